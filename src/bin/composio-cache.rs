@@ -1,0 +1,327 @@
+//! The local CLI: sync, status, serve, and an offline demo on the bundled catalog.
+
+use clap::{Parser, Subcommand};
+use composio_schema_cache::app::{build_engine, build_store, init_tracing};
+use composio_schema_cache::cache::Meta;
+use composio_schema_cache::composio::ApiKey;
+use composio_schema_cache::config::{Config, StoreConfig};
+use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig};
+use composio_schema_cache::http::{self, run_sync, ApiError, CacheReader};
+use composio_schema_cache::store::ObjectKey;
+use composio_schema_cache::sync::{SyncEngine, SyncEvent, SyncReport, SyncRequest};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "composio-cache",
+    version,
+    about = "Sync Composio tool schemas into a cache and serve them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync the configured store from Composio (needs COMPOSIO_API_KEY); the report goes to stdout.
+    Sync {
+        /// Refetch every toolkit instead of only those whose version changed.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Print the published meta (without its index) and the last run's report.
+    Status,
+    /// Serve every route over the configured store.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+    },
+    /// Offline first run: sync the bundled sample catalog through the local Composio emulator.
+    Demo {
+        /// Where to write the cache (default: CACHE_DIR, else .composio-cache).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run the Composio emulator until interrupted (for local and end-to-end tests).
+    Emulator {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// A directory of toolkits in the cached format (default: the bundled sample).
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        page_cap: usize,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// The key the emulator accepts.
+        #[arg(
+            long,
+            env = "EMULATOR_API_KEY",
+            default_value = "emulator-key",
+            hide_env_values = true
+        )]
+        api_key: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = match cli.command {
+        Command::Serve { .. } | Command::Emulator { .. } => "info",
+        _ => "warn",
+    };
+    init_tracing(default_log);
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    match command {
+        Command::Sync { full } => {
+            let store = build_store(&config).await.map_err(|e| e.to_string())?;
+            let engine = build_engine(&config, store).map_err(|e| e.to_string())?;
+            sync_and_print(engine, full).await
+        }
+        Command::Status => {
+            let store = build_store(&config).await.map_err(|e| e.to_string())?;
+            let meta = store
+                .get(&ObjectKey::Meta)
+                .await
+                .map_err(|e| e.to_string())?;
+            let last = store
+                .get(&ObjectKey::LastRun)
+                .await
+                .map_err(|e| e.to_string())?;
+            let parse =
+                |o: Option<composio_schema_cache::store::StoredObject>| -> serde_json::Value {
+                    o.and_then(|o| serde_json::from_slice(&o.body).ok())
+                        .unwrap_or(serde_json::Value::Null)
+                };
+            let mut meta = parse(meta);
+            if let Some(index) = meta.as_object_mut().and_then(|m| m.remove("toolkits")) {
+                let summary: Vec<serde_json::Value> = index
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| serde_json::json!({"slug": e["slug"], "toolCount": e["toolCount"], "version": e["version"], "stale": e["stale"]}))
+                    .collect();
+                meta["toolkits"] = summary.into();
+            }
+            let out = serde_json::json!({"location": store.location(), "meta": meta, "lastRun": parse(last)});
+            println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { addr } => {
+            let store = build_store(&config).await.map_err(|e| e.to_string())?;
+            let engine = match build_engine(&config, store.clone()) {
+                Ok(engine) => Some(engine),
+                Err(e) => {
+                    tracing::warn!("POST /sync is disabled: {e}");
+                    None
+                }
+            };
+            let reader = Arc::new(CacheReader::new(store.clone(), config.read_meta_ttl));
+            let app = http::router(reader, engine);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(
+                "serving {} on http://{local}{}",
+                store.location(),
+                http::BASE
+            );
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => demo(config, dir).await,
+        Command::Emulator {
+            addr,
+            catalog,
+            page_cap,
+            latency_ms,
+            api_key,
+        } => {
+            let catalog = match catalog {
+                Some(dir) => Catalog::from_dir(&dir)?,
+                None => Catalog::sample(),
+            };
+            let mut ec = EmulatorConfig::new(catalog);
+            ec.page_cap = page_cap;
+            ec.latency = Duration::from_millis(latency_ms);
+            ec.api_key = api_key;
+            let emulator = Emulator::start_on(addr, ec)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
+            println!("{}", emulator.base_url());
+            tracing::info!("Composio emulator listening on {}", emulator.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            emulator.stop();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn sync_and_print(engine: SyncEngine, full: bool) -> Result<ExitCode, String> {
+    let bar = progress_bar();
+    let engine = engine.with_observer(observer(bar.clone()));
+    let result = run_sync(
+        &engine,
+        SyncRequest {
+            full,
+            deadline: None,
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(ApiError::Busy(lease)) => {
+            return Err(format!(
+                "a sync is already running (owner {}, since {})",
+                lease.owner, lease.acquired_at
+            ))
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    finish(&report)
+}
+
+fn finish(report: &SyncReport) -> Result<ExitCode, String> {
+    if report.success {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(report
+            .message
+            .clone()
+            .unwrap_or_else(|| "sync failed".into()))
+    }
+}
+
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} toolkits {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn observer(bar: ProgressBar) -> composio_schema_cache::sync::Observer {
+    Arc::new(move |event| match event {
+        SyncEvent::Planned { to_fetch, .. } => bar.set_length(to_fetch as u64),
+        SyncEvent::Fetched { slug, tools } => {
+            bar.set_message(format!("{slug} ({tools} tools)"));
+            bar.inc(1);
+        }
+        SyncEvent::Failed { slug, .. } => {
+            bar.set_message(format!("{slug} failed"));
+            bar.inc(1);
+        }
+    })
+}
+
+async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, String> {
+    let catalog = Catalog::sample();
+    let emulator = Emulator::start(EmulatorConfig::new(catalog.clone()))
+        .await
+        .map_err(|e| format!("could not start the Composio emulator: {e}"))?;
+    eprintln!(
+        "demo: using the OFFLINE SAMPLE CATALOG ({} toolkits, {} tools) served by the built-in Composio emulator at {}; no Composio account or network is used.",
+        catalog.toolkits.len(),
+        catalog.total_tools(),
+        emulator.base_url()
+    );
+    config.base_url = emulator.base_url();
+    config.api_key = ApiKey::new(emulator.api_key());
+    if let Some(dir) = dir {
+        config.store = StoreConfig::Dir {
+            dir,
+            prefix: prefix_of(&config.store),
+        };
+    } else if let StoreConfig::S3 { .. } = config.store {
+        eprintln!("demo: CACHE_BUCKET is set; writing to the bucket");
+    }
+    let store = build_store(&config).await.map_err(|e| e.to_string())?;
+    eprintln!("demo: writing the cache to {}", store.location());
+    let engine = build_engine(&config, store.clone()).map_err(|e| e.to_string())?;
+    let bar = progress_bar();
+    let report = run_sync(
+        &engine.with_observer(observer(bar.clone())),
+        SyncRequest {
+            full: true,
+            deadline: None,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    emulator.stop();
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    if let Some(object) = store
+        .get(&ObjectKey::Meta)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let meta: Meta = serde_json::from_slice(&object.body).map_err(|e| e.to_string())?;
+        eprintln!("\ntoolkit            tools  version");
+        for e in &meta.toolkits {
+            eprintln!(
+                "{:<18} {:>5}  {}",
+                e.slug.as_str(),
+                e.tool_count,
+                e.version.as_deref().unwrap_or("-")
+            );
+        }
+        if let Some(gh) = meta.toolkits.iter().max_by_key(|e| e.tool_count) {
+            eprintln!(
+                "\n{} ({}): {} tools, e.g. {}",
+                gh.name,
+                gh.slug,
+                gh.tool_count,
+                gh.tools
+                    .iter()
+                    .take(3)
+                    .map(|t| t.slug.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        eprintln!(
+            "\nNext: `cargo run --release -- serve` and open http://127.0.0.1:3000{}",
+            http::BASE
+        );
+    }
+    finish(&report)
+}
+
+fn prefix_of(store: &StoreConfig) -> String {
+    match store {
+        StoreConfig::S3 { prefix, .. } | StoreConfig::Dir { prefix, .. } => prefix.clone(),
+    }
+}

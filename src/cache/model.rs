@@ -1,0 +1,133 @@
+//! The cached format. Field names and order of the first fields are exactly
+//! those of the system we replace, so its consumers read our objects unchanged;
+//! everything after them is an addition.
+
+use super::Slug;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One object per toolkit: `{prefix}{slug}.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedToolkit {
+    pub slug: Slug,
+    pub name: String,
+    pub logo: String,
+    pub tools: Vec<CachedToolSchema>,
+    pub tool_count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub auth_modes: Vec<String>,
+    #[serde(default)]
+    pub no_auth: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedToolSchema {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub input_parameters: Value,
+    pub output_parameters: Value,
+    pub toolkit_slug: Slug,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub is_deprecated: bool,
+}
+
+/// `{prefix}_meta.json`: the first four fields are the replaced system's; the
+/// index lets every list route answer from this one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    pub last_synced_at: String,
+    pub toolkit_count: usize,
+    pub total_tool_count: usize,
+    pub sync_duration_ms: u64,
+    #[serde(default)]
+    pub sync_id: String,
+    #[serde(default)]
+    pub toolkits: Vec<IndexEntry>,
+    #[serde(default)]
+    pub failed: Vec<Failure>,
+}
+
+/// What the index knows of one cached toolkit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexEntry {
+    pub slug: Slug,
+    pub name: String,
+    pub logo: String,
+    pub tool_count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// SHA-256 of the object's bytes: a write is skipped when it is unchanged.
+    pub content_hash: String,
+    /// When this toolkit was last fetched successfully.
+    pub synced_at: String,
+    /// The last sync failed for this toolkit; the object is its last good copy.
+    #[serde(default)]
+    pub stale: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Tool slugs, names and descriptions, so `GET /toolkits` needs no other read.
+    #[serde(default)]
+    pub tools: Vec<ToolSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSummary {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Kept as a string: a slug refused by validation is reported as received.
+    pub slug: String,
+    pub error: String,
+}
+
+impl Meta {
+    pub fn entry(&self, slug: &Slug) -> Option<&IndexEntry> {
+        self.toolkits.iter().find(|e| &e.slug == slug)
+    }
+}
+
+impl CachedToolkit {
+    pub fn tool(&self, slug: &str) -> Option<&CachedToolSchema> {
+        self.tools.iter().find(|t| t.slug == slug)
+    }
+
+    pub fn summaries(&self) -> Vec<ToolSummary> {
+        self.tools
+            .iter()
+            .map(|t| ToolSummary {
+                slug: t.slug.clone(),
+                name: t.name.clone(),
+                description: t.description.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,12 @@
+//! composio-schema-cache: keeps a fresh, trustworthy copy of Composio tool
+//! schemas in a store (S3 or a directory) and serves it.
+
+pub mod app;
+pub mod cache;
+pub mod composio;
+pub mod config;
+pub mod emulator;
+pub mod http;
+pub mod store;
+pub mod sync;
+pub mod wire;

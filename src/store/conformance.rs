@@ -1,0 +1,177 @@
+//! The behaviour every `Store` must have. Each adapter's tests call
+//! [`run_all`] on a fresh, empty store; a failed expectation panics.
+
+use super::{ObjectKey, PutCondition, Store, StoreError};
+use crate::cache::Slug;
+use bytes::Bytes;
+
+fn toolkit(slug: &str) -> ObjectKey {
+    ObjectKey::Toolkit(Slug::parse(slug).unwrap())
+}
+
+pub async fn run_all(store: &dyn Store) {
+    assert!(
+        store.list().await.unwrap().is_empty(),
+        "the suite needs an empty store"
+    );
+    absent_objects(store).await;
+    put_get_round_trip(store).await;
+    create_only(store).await;
+    compare_and_swap(store).await;
+    delete_is_idempotent(store).await;
+    list_names_only_our_objects(store).await;
+    large_objects(store).await;
+}
+
+async fn absent_objects(store: &dyn Store) {
+    let key = toolkit("absent");
+    assert!(store.get(&key).await.unwrap().is_none());
+    assert!(store.etag(&key).await.unwrap().is_none());
+}
+
+async fn put_get_round_trip(store: &dyn Store) {
+    let key = toolkit("roundtrip");
+    let body = Bytes::from_static(br#"{"slug":"roundtrip","tools":[]}"#);
+    let etag = store
+        .put(&key, body.clone(), PutCondition::Overwrite)
+        .await
+        .unwrap();
+    let got = store.get(&key).await.unwrap().expect("written object");
+    assert_eq!(got.body, body);
+    assert_eq!(got.etag, etag, "get returns the tag that put returned");
+    assert_eq!(store.etag(&key).await.unwrap(), Some(etag.clone()));
+
+    let newer = Bytes::from_static(br#"{"slug":"roundtrip","tools":[1]}"#);
+    let etag2 = store
+        .put(&key, newer.clone(), PutCondition::Overwrite)
+        .await
+        .unwrap();
+    assert_ne!(etag, etag2, "new content, new tag");
+    assert_eq!(store.get(&key).await.unwrap().unwrap().body, newer);
+    store.delete(&key).await.unwrap();
+}
+
+async fn create_only(store: &dyn Store) {
+    let key = ObjectKey::Lease;
+    let first = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"owner\":\"a\"}"),
+            PutCondition::IfAbsent,
+        )
+        .await
+        .expect("create on an empty key");
+    let second = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"owner\":\"b\"}"),
+            PutCondition::IfAbsent,
+        )
+        .await;
+    assert!(
+        matches!(second, Err(StoreError::PreconditionFailed { .. })),
+        "create-only on an existing key must fail, got {second:?}"
+    );
+    let kept = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(kept.body, Bytes::from_static(b"{\"owner\":\"a\"}"));
+    assert_eq!(kept.etag, first);
+    store.delete(&key).await.unwrap();
+}
+
+async fn compare_and_swap(store: &dyn Store) {
+    let key = ObjectKey::Meta;
+    let missing = store
+        .put(
+            &key,
+            Bytes::from_static(b"{}"),
+            PutCondition::IfMatch(super::ETag("\"nope\"".into())),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::PreconditionFailed { .. })),
+        "if-match on an absent key must fail, got {missing:?}"
+    );
+    let v1 = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"v\":1}"),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let v2 = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"v\":2}"),
+            PutCondition::IfMatch(v1.clone()),
+        )
+        .await
+        .expect("if-match with the current tag");
+    let stale = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"v\":3}"),
+            PutCondition::IfMatch(v1),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PreconditionFailed { .. })),
+        "if-match with an old tag must fail, got {stale:?}"
+    );
+    let now = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(now.body, Bytes::from_static(b"{\"v\":2}"));
+    assert_eq!(now.etag, v2);
+    store.delete(&key).await.unwrap();
+}
+
+async fn delete_is_idempotent(store: &dyn Store) {
+    let key = toolkit("gone");
+    store
+        .put(&key, Bytes::from_static(b"{}"), PutCondition::Overwrite)
+        .await
+        .unwrap();
+    store.delete(&key).await.unwrap();
+    assert!(store.get(&key).await.unwrap().is_none());
+    store
+        .delete(&key)
+        .await
+        .expect("deleting an absent object is fine");
+}
+
+async fn list_names_only_our_objects(store: &dyn Store) {
+    let keys = [
+        toolkit("b-toolkit"),
+        toolkit("a_toolkit"),
+        ObjectKey::Meta,
+        ObjectKey::LastRun,
+    ];
+    for key in &keys {
+        store
+            .put(key, Bytes::from_static(b"{}"), PutCondition::Overwrite)
+            .await
+            .unwrap();
+    }
+    let listed = store.list().await.unwrap();
+    let mut want = keys.to_vec();
+    want.sort();
+    assert_eq!(
+        listed.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+        want
+    );
+    assert!(listed.iter().all(|o| o.size == 2));
+    for key in &keys {
+        store.delete(key).await.unwrap();
+    }
+    assert!(store.list().await.unwrap().is_empty());
+}
+
+async fn large_objects(store: &dyn Store) {
+    let key = toolkit("large");
+    let body = Bytes::from(vec![b'x'; 3 * 1024 * 1024]);
+    store
+        .put(&key, body.clone(), PutCondition::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key).await.unwrap().unwrap().body, body);
+    store.delete(&key).await.unwrap();
+}

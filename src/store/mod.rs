@@ -1,0 +1,194 @@
+//! The storage port: one small trait, three adapters (S3, a directory, memory)
+//! and one conformance suite that all of them pass.
+
+mod fs;
+mod memory;
+mod s3;
+
+pub mod conformance;
+
+pub use fs::FsStore;
+pub use memory::MemoryStore;
+pub use s3::S3Store;
+
+use crate::cache::Slug;
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// Every object the service keeps. The store turns it into `{prefix}{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKey {
+    /// `{slug}.json`, the replaced system's name.
+    Toolkit(Slug),
+    /// `_meta.json`, the replaced system's name.
+    Meta,
+    /// `_lease.json`: who is syncing right now.
+    Lease,
+    /// `_last_run.json`: the report of the last run, failed or not.
+    LastRun,
+}
+
+impl ObjectKey {
+    pub fn file_name(&self) -> String {
+        match self {
+            Self::Toolkit(slug) => format!("{slug}.json"),
+            Self::Meta => "_meta.json".into(),
+            Self::Lease => "_lease.json".into(),
+            Self::LastRun => "_last_run.json".into(),
+        }
+    }
+
+    /// The inverse of `file_name`; anything else under the prefix is not ours.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        match name {
+            "_meta.json" => Some(Self::Meta),
+            "_lease.json" => Some(Self::Lease),
+            "_last_run.json" => Some(Self::LastRun),
+            _ => Slug::parse(name.strip_suffix(".json")?)
+                .ok()
+                .map(Self::Toolkit),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file_name())
+    }
+}
+
+/// An opaque version tag: S3's ETag, or a content hash on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ETag(pub String);
+
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub body: Bytes,
+    pub etag: ETag,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: ObjectKey,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    /// Write whatever is there.
+    Overwrite,
+    /// Only if nothing is there (S3 `If-None-Match: *`).
+    IfAbsent,
+    /// Only if what is there still has this tag (S3 `If-Match`).
+    IfMatch(ETag),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{key}: the object changed or exists already (condition not met)")]
+    PreconditionFailed { key: String },
+    #[error("{op} {key}: {detail}")]
+    Backend {
+        op: &'static str,
+        key: String,
+        detail: String,
+    },
+}
+
+impl StoreError {
+    pub fn backend(op: &'static str, key: impl ToString, detail: impl ToString) -> Self {
+        Self::Backend {
+            op,
+            key: key.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The object and its tag, or `None` if absent.
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError>;
+
+    /// The tag alone, or `None` if absent.
+    async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError>;
+
+    /// Writes a whole JSON object atomically: readers see the old or the new
+    /// bytes, never a mix. Fails with `PreconditionFailed` if the condition does not hold.
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        condition: PutCondition,
+    ) -> Result<ETag, StoreError>;
+
+    /// Removes an object; removing an absent one is not an error.
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError>;
+
+    /// Our objects under the prefix, sorted by key.
+    async fn list(&self) -> Result<Vec<ListedObject>, StoreError>;
+
+    /// Where this store writes, for logs and reports (`s3://bucket/prefix`).
+    fn location(&self) -> String;
+}
+
+/// A key prefix is part of every key and path: only plain, relative segments.
+pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    if !prefix.ends_with('/') {
+        return Err(format!("prefix {prefix:?} must end with '/'"));
+    }
+    let segments: Vec<&str> = prefix.trim_end_matches('/').split('/').collect();
+    for seg in segments {
+        let ok = !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ok {
+            return Err(format!(
+                "prefix {prefix:?} may only hold segments of letters, digits, '-', '_' and '.'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_nothing_else_does() {
+        for key in [
+            ObjectKey::Meta,
+            ObjectKey::Lease,
+            ObjectKey::LastRun,
+            ObjectKey::Toolkit(Slug::parse("github").unwrap()),
+        ] {
+            assert_eq!(ObjectKey::from_file_name(&key.file_name()), Some(key));
+        }
+        for other in [
+            "_other.json",
+            "github",
+            ".tmp-1.json",
+            "GitHub.json",
+            "a/b.json",
+        ] {
+            assert_eq!(ObjectKey::from_file_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        for ok in ["", "composio-schemas/", "a/b_c/", "v1.2/"] {
+            assert!(validate_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["x", "/abs/", "../up/", "a//b/", "a/./", "sp ace/", "é/"] {
+            assert!(validate_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+use super::{
+    validate_prefix, ETag, ListedObject, ObjectKey, PutCondition, Store, StoreError, StoredObject,
+};
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+/// An S3 bucket (or any S3-compatible server): `s3://{bucket}/{prefix}{name}`.
+/// Conditional writes use S3's own `If-None-Match: *` and `If-Match`.
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Store {
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        validate_prefix(prefix).map_err(|e| StoreError::backend("open", prefix, e))?;
+        Ok(Self {
+            client,
+            bucket: bucket.into(),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// A client from the standard AWS environment (region, credentials,
+    /// `AWS_ENDPOINT_URL[_S3]`); path-style addressing for local servers.
+    pub async fn client_from_env(force_path_style: bool) -> aws_sdk_s3::Client {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(force_path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    fn key(&self, key: &ObjectKey) -> String {
+        format!("{}{}", self.prefix, key.file_name())
+    }
+}
+
+fn status<E, R>(err: &SdkError<E, R>) -> Option<u16>
+where
+    R: HttpStatus,
+{
+    err.raw_response().map(|r| r.status_code())
+}
+
+trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn backend<E>(
+    op: &'static str,
+    key: &str,
+    err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    let code = err.code().map(|c| format!(" [{c}]")).unwrap_or_default();
+    StoreError::backend(op, key, format!("{}{code}", DisplayErrorContext(err)))
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        let name = self.key(key);
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(backend("get", &name, &e)),
+        };
+        let etag = ETag(out.e_tag().unwrap_or_default().to_owned());
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::backend("get", &name, e))?
+            .into_bytes();
+        Ok(Some(StoredObject { body, etag }))
+    }
+
+    async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
+        let name = self.key(key);
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ETag(out.e_tag().unwrap_or_default().to_owned()))),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(backend("head", &name, &e)),
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        condition: PutCondition,
+    ) -> Result<ETag, StoreError> {
+        let name = self.key(key);
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&name)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        request = match condition {
+            PutCondition::Overwrite => request,
+            PutCondition::IfAbsent => request.if_none_match("*"),
+            PutCondition::IfMatch(etag) => request.if_match(etag.0),
+        };
+        match request.send().await {
+            Ok(out) => Ok(ETag(out.e_tag().unwrap_or_default().to_owned())),
+            // 409: a concurrent conditional write to the same key won the race.
+            Err(e) if matches!(status(&e), Some(412 | 409)) => {
+                Err(StoreError::PreconditionFailed { key: name })
+            }
+            Err(e) => Err(backend("put", &name, &e)),
+        }
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        let name = self.key(key);
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(backend("delete", &name, &e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut listed = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend("list", &self.prefix, &e))?;
+            for object in page.contents() {
+                let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
+                    continue;
+                };
+                if let Some(key) = ObjectKey::from_file_name(name) {
+                    listed.push(ListedObject {
+                        key,
+                        size: object.size().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+        }
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listed)
+    }
+
+    fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}

@@ -1,0 +1,146 @@
+//! One sync at a time: a lease object written create-only, with an owner and
+//! an expiry, so a dead holder's lease can be taken over.
+
+use crate::cache::timestamp;
+use crate::store::{ETag, ObjectKey, PutCondition, Store, StoreError};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseRecord {
+    pub owner: String,
+    pub acquired_at: String,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("a sync is already running (owner {}, since {})", .0.owner, .0.acquired_at)]
+    Held(LeaseRecord),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Lease {
+    pub record: LeaseRecord,
+    etag: ETag,
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl Lease {
+    pub async fn acquire(
+        store: &dyn Store,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, LeaseError> {
+        let now = SystemTime::now();
+        let expires = now + ttl;
+        let record = LeaseRecord {
+            owner: owner.to_owned(),
+            acquired_at: timestamp(now),
+            expires_at: timestamp(expires),
+            expires_at_ms: unix_ms(expires),
+        };
+        let body = Bytes::from(serde_json::to_vec(&record).expect("lease serializes"));
+        match store
+            .put(&ObjectKey::Lease, body.clone(), PutCondition::IfAbsent)
+            .await
+        {
+            Ok(etag) => return Ok(Lease { record, etag }),
+            Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some(current) = store.get(&ObjectKey::Lease).await? else {
+            // Released between our two calls: one more create-only try.
+            let etag = store
+                .put(&ObjectKey::Lease, body, PutCondition::IfAbsent)
+                .await
+                .map_err(|e| match e {
+                    StoreError::PreconditionFailed { .. } => LeaseError::Held(record.clone()),
+                    e => e.into(),
+                })?;
+            return Ok(Lease { record, etag });
+        };
+        // An unreadable lease is treated as expired: it cannot name a live holder.
+        let held: Option<LeaseRecord> = serde_json::from_slice(&current.body).ok();
+        if let Some(held) = held.filter(|h| h.expires_at_ms > unix_ms(now)) {
+            return Err(LeaseError::Held(held));
+        }
+        tracing::warn!("taking over an expired sync lease");
+        match store
+            .put(&ObjectKey::Lease, body, PutCondition::IfMatch(current.etag))
+            .await
+        {
+            Ok(etag) => Ok(Lease { record, etag }),
+            Err(StoreError::PreconditionFailed { .. }) => {
+                let winner = store
+                    .get(&ObjectKey::Lease)
+                    .await?
+                    .and_then(|o| serde_json::from_slice(&o.body).ok())
+                    .unwrap_or(record);
+                Err(LeaseError::Held(winner))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the lease if it is still ours.
+    pub async fn release(self, store: &dyn Store) -> Result<(), StoreError> {
+        match store.etag(&ObjectKey::Lease).await? {
+            Some(etag) if etag == self.etag => store.delete(&ObjectKey::Lease).await,
+            _ => {
+                tracing::warn!(owner = %self.record.owner, "sync lease was taken over before release");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn second_holder_is_refused_until_release() {
+        let store = MemoryStore::new();
+        let first = Lease::acquire(&store, "a", Duration::from_secs(60))
+            .await
+            .unwrap();
+        match Lease::acquire(&store, "b", Duration::from_secs(60)).await {
+            Err(LeaseError::Held(h)) => assert_eq!(h.owner, "a"),
+            other => panic!("expected Held, got {:?}", other.map(|l| l.record)),
+        }
+        first.release(&store).await.unwrap();
+        let second = Lease::acquire(&store, "b", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(second.record.owner, "b");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over_and_its_holder_cannot_release_it() {
+        let store = MemoryStore::new();
+        let dead = Lease::acquire(&store, "dead", Duration::ZERO)
+            .await
+            .unwrap();
+        let live = Lease::acquire(&store, "live", Duration::from_secs(60))
+            .await
+            .unwrap();
+        dead.release(&store).await.unwrap();
+        assert!(
+            store.get(&ObjectKey::Lease).await.unwrap().is_some(),
+            "the live lease stays"
+        );
+        live.release(&store).await.unwrap();
+        assert!(store.get(&ObjectKey::Lease).await.unwrap().is_none());
+    }
+}
