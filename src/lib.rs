@@ -7,6 +7,7 @@ pub mod composio;
 pub mod config;
 pub mod emulator;
 pub mod http;
+pub mod lambda;
 pub mod store;
 pub mod sync;
 pub mod wire;

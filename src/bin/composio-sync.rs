@@ -1,1 +1,26 @@
-fn main() {}
+//! The sync Lambda: API Gateway `POST .../sync`, the EventBridge schedule, and
+//! direct invokes (`{}` or `{"full": true}`). Clients are built once per cold start.
+
+use composio_schema_cache::app::{build_engine, build_store, init_tracing};
+use composio_schema_cache::config::Config;
+use composio_schema_cache::http::{router, CacheReader};
+use composio_schema_cache::lambda::handle_sync_event;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing("info");
+    let config = Config::from_env()?;
+    let store = build_store(&config).await?;
+    let engine = build_engine(&config, store.clone())?;
+    let reader = Arc::new(CacheReader::new(store, config.read_meta_ttl));
+    let app = router(reader, Some(engine.clone()));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let app = app.clone();
+        let engine = engine.clone();
+        async move { handle_sync_event(app, &engine, event).await }
+    }))
+    .await
+}

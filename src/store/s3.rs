@@ -62,6 +62,7 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
     }
 }
 
+/// A short message: the service's code and message, or the transport failure.
 fn backend<E>(
     op: &'static str,
     key: &str,
@@ -70,8 +71,16 @@ fn backend<E>(
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    let code = err.code().map(|c| format!(" [{c}]")).unwrap_or_default();
-    StoreError::backend(op, key, format!("{}{code}", DisplayErrorContext(err)))
+    let detail = match err {
+        SdkError::ServiceError(service) => format!(
+            "HTTP {}: {}: {}",
+            service.raw().status().as_u16(),
+            err.code().unwrap_or("error"),
+            err.message().unwrap_or("no message")
+        ),
+        other => DisplayErrorContext(other).to_string(),
+    };
+    StoreError::backend(op, key, detail)
 }
 
 #[async_trait]
@@ -130,6 +139,7 @@ impl Store for S3Store {
             .key(&name)
             .content_type("application/json")
             .body(ByteStream::from(body));
+        let if_match = matches!(condition, PutCondition::IfMatch(_));
         request = match condition {
             PutCondition::Overwrite => request,
             PutCondition::IfAbsent => request.if_none_match("*"),
@@ -137,8 +147,11 @@ impl Store for S3Store {
         };
         match request.send().await {
             Ok(out) => Ok(ETag(out.e_tag().unwrap_or_default().to_owned())),
-            // 409: a concurrent conditional write to the same key won the race.
-            Err(e) if matches!(status(&e), Some(412 | 409)) => {
+            // 409: a concurrent conditional write won the race; 404: If-Match on a missing key.
+            Err(e)
+                if matches!(status(&e), Some(412 | 409))
+                    || (if_match && status(&e) == Some(404)) =>
+            {
                 Err(StoreError::PreconditionFailed { key: name })
             }
             Err(e) => Err(backend("put", &name, &e)),

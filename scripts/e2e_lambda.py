@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""End to end through cargo-lambda: the real `composio-sync` and `composio-read`
+binaries under `cargo lambda watch`, against the project's Composio emulator
+and a local S3 server (moto), all on 127.0.0.1.
+
+Invokes every fixture of events/ with `cargo lambda invoke`, checks each
+answer and the objects in the bucket, then takes the emulator away and checks
+that a scheduled sync fails its invocation. Every wait is bounded; every
+process started here is stopped on exit.
+
+Usage: scripts/e2e_lambda.py   (needs cargo-lambda and moto on PATH: .ci/run installs them)
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVENTS = os.path.join(ROOT, "events")
+BUCKET = "composio-cache-e2e"
+PREFIX = "composio-schemas/"
+procs = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, what, timeout=600):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"e2e: {what} did not listen on {port} within {timeout}s")
+
+
+def start(cmd, env=None, **kw):
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, **kw)
+    procs.append(p)
+    return p
+
+
+def stop_all():
+    for p in reversed(procs):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=10)
+            except Exception:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def invoke(function, event, port, expect_ok=True):
+    cmd = ["cargo", "lambda", "invoke", function, "--invoke-address", "127.0.0.1",
+           "--invoke-port", str(port), "--data-file", os.path.join(EVENTS, event),
+           "--output-format", "json"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if expect_ok and r.returncode != 0:
+        sys.exit(f"e2e: invoke {function} {event} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    if not expect_ok:
+        return r
+    return json.loads(r.stdout)
+
+
+def http_body(answer):
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def check(cond, message):
+    if not cond:
+        sys.exit(f"e2e: FAILED: {message}")
+    print(f"e2e: ok: {message}")
+
+
+def main():
+    subprocess.run(["cargo", "build", "--bins"], cwd=ROOT, check=True, timeout=3600)
+    cache_bin = os.path.join(ROOT, "target", "debug", "composio-cache")
+
+    emu = start([cache_bin, "emulator", "--addr", "127.0.0.1:0", "--page-cap", "100"],
+                stdout=subprocess.PIPE, text=True)
+    emulator_url = emu.stdout.readline().strip()
+    check(emulator_url.startswith("http://127.0.0.1:"), f"emulator at {emulator_url}")
+
+    s3_port = free_port()
+    start(["moto_server", "-H", "127.0.0.1", "-p", str(s3_port)],
+          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(s3_port, "moto_server", 60)
+    s3_url = f"http://127.0.0.1:{s3_port}"
+
+    import boto3  # moto brings boto3
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket=BUCKET)
+
+    env = dict(os.environ,
+               COMPOSIO_API_KEY="emulator-key", COMPOSIO_BASE_URL=emulator_url,
+               COMPOSIO_MAX_RETRIES="1", COMPOSIO_RETRY_BUDGET_MS="500",
+               CACHE_BUCKET=BUCKET, CACHE_PREFIX=PREFIX, CACHE_S3_FORCE_PATH_STYLE="true",
+               AWS_ENDPOINT_URL=s3_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_REGION="us-east-1", READ_META_TTL_MS="0", RUST_LOG="info")
+    port = free_port()
+    start(["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+           "--ignore-changes"], env=env,
+          stdout=subprocess.DEVNULL, stderr=open(os.path.join(ROOT, "target", "e2e-watch.log"), "w"))
+    wait_port(port, "cargo lambda watch", 600)
+
+    # The API Gateway POST (HTTP API v2, IAM-signed in production).
+    status, report = http_body(invoke("composio-sync", "sync-apigw-v2.json", port))
+    check(status == 200 and report["success"] is True, f"POST /sync via API Gateway v2: {status}")
+    check((report["toolkits"], report["tools"]) == (7, 885), f"synced 7 toolkits, 885 tools: {report['toolkits']}, {report['tools']}")
+    check(isinstance(report["durationMs"], int) and report["failed"] == [], "report has durationMs and no failures")
+
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "browseai.json", "browser_tool.json",
+                                       "firecrawl.json", "github.json", "googletasks.json",
+                                       "linkedin.json", "perplexityai.json"])
+    check(keys == want, f"bucket holds {len(keys)} objects in the reference layout")
+    meta = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "_meta.json")["Body"].read())
+    check(meta["toolkitCount"] == 7 and meta["totalToolCount"] == 885, "meta counts")
+    github = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "github.json")["Body"].read())
+    check(github["toolCount"] == 831 == len(github["tools"]), "github holds all 831 tools (9 pages at a cap of 100)")
+    check(s3.head_object(Bucket=BUCKET, Key=PREFIX + "github.json")["ContentType"] == "application/json", "objects are application/json")
+
+    # REST API v1 (with a stage) and the scheduled event.
+    status, report = http_body(invoke("composio-sync", "sync-apigw-v1.json", port))
+    check(status == 200 and report["mode"] == "incremental" and report["fetched"] == 0, "POST /sync via REST API v1: incremental, nothing to fetch")
+    report = invoke("composio-sync", "sync-scheduled.json", port)
+    check(report["success"] is True and report["toolkits"] == 7, "EventBridge scheduled event publishes a sync")
+    report = invoke("composio-sync", "sync-direct-full.json", port)
+    check(report["mode"] == "full" and report["fetched"] == 7 and report["written"] == 0, "direct {\"full\": true}: refetched all, wrote nothing unchanged")
+    meta2 = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "_meta.json")["Body"].read())
+    check(meta2["syncId"] != meta["syncId"], "each sync published a new meta")
+
+    # Every read route through the read function.
+    status, root = http_body(invoke("composio-read", "read-root.json", port))
+    check(status == 200 and len(root["toolkits"]) == 7, "GET / lists 7 toolkits")
+    status, lst = http_body(invoke("composio-read", "read-toolkits.json", port))
+    gh = [t for t in lst["toolkits"] if t["slug"] == "github"][0]
+    check(status == 200 and len(gh["tools"]) == 831, "GET /toolkits lists github's 831 tools")
+    status, tk = http_body(invoke("composio-read", "read-toolkit.json", port))
+    check(status == 200 and tk["slug"] == "linkedin" and tk["toolCount"] == 4, "GET /toolkits/linkedin")
+    status, tk1 = http_body(invoke("composio-read", "read-toolkit-v1.json", port))
+    check(status == 200 and tk1 == tk, "GET /toolkits/linkedin via REST API v1 (stage in the path)")
+    status, tool = http_body(invoke("composio-read", "read-tool.json", port))
+    check(status == 200 and tool["slug"] == "LINKEDIN_GET_MY_INFO" and "inputParameters" in tool, "GET /toolkits/linkedin/LINKEDIN_GET_MY_INFO")
+    status, st = http_body(invoke("composio-read", "read-status.json", port))
+    check(status == 200 and st["meta"]["toolkitCount"] == 7 and st["lastRun"]["success"], "GET /sync/status")
+    status, doc = http_body(invoke("composio-read", "read-openapi.json", port))
+    check(status == 200 and doc["openapi"].startswith("3."), "GET /openapi.json")
+    status, err = http_body(invoke("composio-read", "read-unknown-toolkit.json", port))
+    check(status == 404 and "error" in err, "unknown toolkit: 404 {error}")
+    status, err = http_body(invoke("composio-read", "read-bad-slug.json", port))
+    check(status == 400 and "error" in err, "traversal slug: 400 {error}")
+    status, err = http_body(invoke("composio-read", "sync-apigw-v2.json", port))
+    check(status == 404, "the read function does not sync")
+
+    # Composio goes away: the scheduled invocation must fail (so EventBridge retries).
+    os.killpg(emu.pid, signal.SIGTERM)
+    emu.wait(timeout=10)
+    r = invoke("composio-sync", "sync-scheduled.json", port, expect_ok=False)
+    check(r.returncode != 0 and "SyncFailed" in (r.stdout + r.stderr), "a failed scheduled sync fails the invocation")
+    meta3 = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "_meta.json")["Body"].read())
+    check(meta3 == meta2, "the failed sync left the published meta untouched")
+    print("e2e: all cargo-lambda checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        stop_all()

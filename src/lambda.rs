@@ -1,0 +1,252 @@
+//! The Lambda edges. HTTP events of every shape (API Gateway REST and HTTP
+//! APIs, function URLs) go through the same axum router as `serve`; the sync
+//! function also takes EventBridge scheduled events and direct invokes.
+
+use crate::http::{run_sync, ApiError, DEADLINE_HEADER};
+use crate::sync::{SyncEngine, SyncReport, SyncRequest};
+use axum::Router;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, RequestExt};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use std::convert::Infallible;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tower::ServiceExt;
+
+/// Time kept back from the Lambda deadline to publish and report.
+const PUBLISH_MARGIN: Duration = Duration::from_secs(20);
+
+/// The router as a `lambda_http` service. API Gateway REST puts the stage in
+/// the path (`/prod/api/...`); routes are matched on the raw path instead.
+pub fn http_service(
+    router: Router,
+) -> impl tower::Service<
+    lambda_http::Request,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(move |request: lambda_http::Request| {
+        let router = router.clone();
+        async move {
+            let (mut parts, body) = request.into_parts();
+            let raw = parts.raw_http_path().to_owned();
+            if !raw.is_empty() {
+                let path_and_query = match parts.uri.query() {
+                    Some(q) => format!("{raw}?{q}"),
+                    None => raw,
+                };
+                if let Ok(uri) = path_and_query.parse() {
+                    parts.uri = uri;
+                }
+            }
+            // Only the Lambda deadline sets the sync budget, never a caller.
+            parts.headers.remove(DEADLINE_HEADER);
+            if let Some(budget) = budget(parts.extensions.get::<Context>()) {
+                parts.headers.insert(
+                    DEADLINE_HEADER,
+                    budget.as_millis().to_string().parse().expect("digits"),
+                );
+            }
+            let request = axum::http::Request::from_parts(parts, axum::body::Body::new(body));
+            router.oneshot(request).await
+        }
+    })
+}
+
+/// The sync budget left by a Lambda deadline, less the publish margin.
+fn budget(context: Option<&Context>) -> Option<Duration> {
+    let deadline_ms = context?.deadline;
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(
+        left.saturating_sub(PUBLISH_MARGIN)
+            .max(Duration::from_secs(1)),
+    )
+}
+
+/// The shape of an invocation of the sync function.
+#[derive(Debug, PartialEq)]
+pub enum Invocation {
+    Http,
+    Scheduled,
+    Direct { full: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("unrecognised event: expected an API Gateway or function URL request, an EventBridge scheduled event, {{}} or {{\"full\": true}}")]
+    Unrecognised,
+    #[error("sync failed: {message}; report: {report}")]
+    SyncFailed { message: String, report: String },
+    #[error("{0}")]
+    NotStarted(String),
+    #[error("could not translate the HTTP event: {0}")]
+    Http(String),
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        let error_type = match e {
+            InvocationError::Unrecognised => "UnrecognisedEvent",
+            InvocationError::SyncFailed { .. } => "SyncFailed",
+            InvocationError::NotStarted(_) => "SyncNotStarted",
+            InvocationError::Http(_) => "HttpEventError",
+        };
+        Self {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+pub fn classify(event: &Value) -> Result<Invocation, InvocationError> {
+    let Some(object) = event.as_object() else {
+        return Err(InvocationError::Unrecognised);
+    };
+    if object.contains_key("requestContext") || object.contains_key("httpMethod") {
+        return Ok(Invocation::Http);
+    }
+    if object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        return Ok(Invocation::Scheduled);
+    }
+    match (object.len(), object.get("full")) {
+        (0, None) => Ok(Invocation::Direct { full: false }),
+        (1, Some(Value::Bool(full))) => Ok(Invocation::Direct { full: *full }),
+        _ => Err(InvocationError::Unrecognised),
+    }
+}
+
+/// The sync function's handler: HTTP through the router, everything else
+/// straight to the engine. A failed non-HTTP sync fails the invocation, so
+/// EventBridge retries it and its failure destination sees it.
+pub async fn handle_sync_event(
+    router: Router,
+    engine: &SyncEngine,
+    event: LambdaEvent<Value>,
+) -> Result<Value, InvocationError> {
+    let LambdaEvent { payload, context } = event;
+    match classify(&payload)? {
+        Invocation::Http => handle_http(router, payload, context).await,
+        Invocation::Scheduled => sync_report(engine, false, &context).await,
+        Invocation::Direct { full } => sync_report(engine, full, &context).await,
+    }
+}
+
+/// Any HTTP-shaped event through the router, answered in the event's own shape.
+pub async fn handle_http(
+    router: Router,
+    payload: Value,
+    context: Context,
+) -> Result<Value, InvocationError> {
+    let request: LambdaRequest =
+        serde_json::from_value(payload).map_err(|e| InvocationError::Http(e.to_string()))?;
+    let adapter: Adapter<'_, _, _> = Adapter::from(http_service(router));
+    let response = adapter
+        .oneshot(LambdaEvent::new(request, context))
+        .await
+        .map_err(|e: Infallible| InvocationError::Http(e.to_string()))?;
+    serde_json::to_value(response).map_err(|e| InvocationError::Http(e.to_string()))
+}
+
+async fn sync_report(
+    engine: &SyncEngine,
+    full: bool,
+    context: &Context,
+) -> Result<Value, InvocationError> {
+    let deadline = budget(Some(context)).map(|b| Instant::now() + b);
+    let report: SyncReport = match run_sync(engine, SyncRequest { full, deadline }).await {
+        Ok(report) => report,
+        Err(ApiError::Busy(lease)) => {
+            return Err(InvocationError::NotStarted(format!(
+                "a sync is already running (owner {}, since {})",
+                lease.owner, lease.acquired_at
+            )))
+        }
+        Err(e) => return Err(InvocationError::NotStarted(e.to_string())),
+    };
+    let value = serde_json::to_value(&report).expect("report serializes");
+    if report.success {
+        Ok(value)
+    } else {
+        Err(InvocationError::SyncFailed {
+            message: report
+                .message
+                .clone()
+                .unwrap_or_else(|| "sync failed".into()),
+            report: value.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn classifies_every_trigger() {
+        let fixture = |name: &str| -> Value {
+            let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+        };
+        assert_eq!(
+            classify(&fixture("sync-apigw-v1.json")).unwrap(),
+            Invocation::Http
+        );
+        assert_eq!(
+            classify(&fixture("sync-apigw-v2.json")).unwrap(),
+            Invocation::Http
+        );
+        assert_eq!(
+            classify(&fixture("sync-function-url.json")).unwrap(),
+            Invocation::Http
+        );
+        assert_eq!(
+            classify(&fixture("sync-scheduled.json")).unwrap(),
+            Invocation::Scheduled
+        );
+        assert_eq!(
+            classify(&fixture("sync-direct.json")).unwrap(),
+            Invocation::Direct { full: false }
+        );
+        assert_eq!(
+            classify(&fixture("sync-direct-full.json")).unwrap(),
+            Invocation::Direct { full: true }
+        );
+        for bad in [
+            json!([]),
+            json!("x"),
+            json!({"full": "yes"}),
+            json!({"other": 1}),
+            json!(null),
+        ] {
+            assert!(classify(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn budget_keeps_a_margin() {
+        assert_eq!(budget(None), None);
+        assert_eq!(budget(Some(&Context::default())), None);
+        let mut ctx = Context::default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        ctx.deadline = now + 900_000;
+        let b = budget(Some(&ctx)).unwrap();
+        assert!(
+            b <= Duration::from_secs(880) && b > Duration::from_secs(870),
+            "{b:?}"
+        );
+        ctx.deadline = now + 5_000;
+        assert_eq!(budget(Some(&ctx)), Some(Duration::from_secs(1)));
+    }
+}

@@ -1,0 +1,235 @@
+//! The S3 adapter on a local S3 server (moto, started by the harness): the
+//! shared conformance suite, and whole syncs into a bucket.
+
+mod support;
+
+use composio_schema_cache::store::{conformance, ObjectKey, S3Store, Store};
+use composio_schema_cache::sync::SyncRequest;
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+
+#[tokio::test]
+async fn s3_store_passes_the_conformance_suite() {
+    let (store, _, _) = s3_store(shared_moto(), "composio-schemas/").await;
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn s3_store_passes_the_conformance_suite_without_a_prefix() {
+    let (store, _, _) = s3_store(shared_moto(), "").await;
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn a_sync_into_s3_writes_the_reference_layout() {
+    let emu = emulator().await;
+    emu.set_page_cap(100);
+    let (store, client, bucket) = s3_store(shared_moto(), "composio-schemas/").await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let report = engine(&emu, store.clone())
+        .run(SyncRequest {
+            full: true,
+            deadline: None,
+        })
+        .await
+        .unwrap();
+    assert!(report.success, "{report:?}");
+    assert_eq!((report.toolkits, report.tools), (7, 885));
+
+    let listed = client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "composio-schemas/_last_run.json",
+            "composio-schemas/_meta.json",
+            "composio-schemas/browseai.json",
+            "composio-schemas/browser_tool.json",
+            "composio-schemas/firecrawl.json",
+            "composio-schemas/github.json",
+            "composio-schemas/googletasks.json",
+            "composio-schemas/linkedin.json",
+            "composio-schemas/perplexityai.json",
+        ]
+    );
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("composio-schemas/github.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+
+    // Parse as the reference format, camelCase field for field.
+    let body = client
+        .get_object()
+        .bucket(&bucket)
+        .key("composio-schemas/github.json")
+        .send()
+        .await
+        .unwrap();
+    let github: serde_json::Value =
+        serde_json::from_slice(&body.body.collect().await.unwrap().into_bytes()).unwrap();
+    for field in ["slug", "name", "logo", "tools", "toolCount"] {
+        assert!(github.get(field).is_some(), "{field}");
+    }
+    assert_eq!(github["toolCount"], 831);
+    assert_eq!(github["tools"].as_array().unwrap().len(), 831);
+    for field in [
+        "slug",
+        "name",
+        "description",
+        "inputParameters",
+        "outputParameters",
+        "toolkitSlug",
+    ] {
+        assert!(
+            github["tools"][0].get(field).is_some(),
+            "tool field {field}"
+        );
+    }
+    let body = client
+        .get_object()
+        .bucket(&bucket)
+        .key("composio-schemas/_meta.json")
+        .send()
+        .await
+        .unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&body.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(
+        (
+            meta["toolkitCount"].as_u64(),
+            meta["totalToolCount"].as_u64()
+        ),
+        (Some(7), Some(885))
+    );
+    assert!(meta["lastSyncedAt"].as_str().unwrap().ends_with('Z'));
+    assert!(meta["syncDurationMs"].as_u64().is_some());
+    assert_meta_consistent(&*store).await;
+
+    // The second sync is incremental and writes no toolkit.
+    let again = engine(&emu, store.clone())
+        .run(SyncRequest::default())
+        .await
+        .unwrap();
+    assert_eq!((again.fetched, again.written, again.unchanged), (0, 0, 7));
+}
+
+#[tokio::test]
+async fn the_s3_server_going_away_mid_sync_leaves_the_previous_meta_valid() {
+    let proxy = Cuttable::start(shared_moto()).await;
+    let emu = emulator().await;
+    let (_, bucket_name) = bucket(shared_moto()).await;
+    let store: Arc<dyn Store> = Arc::new(
+        S3Store::new(s3_client(&proxy.endpoint), bucket_name, "composio-schemas/").unwrap(),
+    );
+    let engine = engine(&emu, store.clone());
+    assert!(
+        engine
+            .run(SyncRequest {
+                full: true,
+                deadline: None
+            })
+            .await
+            .unwrap()
+            .success
+    );
+    let before = store.get(&ObjectKey::Meta).await.unwrap().unwrap();
+
+    // New versions everywhere, a slow upstream, and the store cut while toolkits are in flight.
+    for slug in [
+        "github",
+        "linkedin",
+        "firecrawl",
+        "browseai",
+        "googletasks",
+        "perplexityai",
+        "browser_tool",
+    ] {
+        emu.publish_new_version(slug);
+    }
+    emu.set_latency(Duration::from_millis(100), Duration::ZERO);
+    let running = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            engine
+                .run(SyncRequest {
+                    full: true,
+                    deadline: None,
+                })
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    proxy.set_open(false);
+    let outcome = tokio::time::timeout(Duration::from_secs(120), running)
+        .await
+        .expect("sync ends")
+        .unwrap();
+    match outcome {
+        Ok(report) => {
+            assert!(!report.success && !report.published, "{report:?}");
+            assert!(report.message.unwrap().contains("store failure"));
+        }
+        Err(e) => panic!("the lease was taken before the cut, so a report is expected: {e}"),
+    }
+
+    // The server is back: the previous meta is still there, readable, and
+    // every object it names exists.
+    proxy.set_open(true);
+    let after = store.get(&ObjectKey::Meta).await.unwrap().unwrap();
+    assert_eq!(before.body, after.body);
+    assert_meta_names_existing_objects(&*store).await;
+    // The lease of the dead sync is still there (its release failed); the
+    // next sync waits for it to expire rather than interleave.
+    let lease = store.get(&ObjectKey::Lease).await.unwrap();
+    assert!(
+        lease.is_some(),
+        "the interrupted sync could not release its lease"
+    );
+}
+
+#[tokio::test]
+async fn a_store_built_from_the_environment_reaches_the_endpoint() {
+    let endpoint = shared_moto();
+    let (_, bucket) = bucket(endpoint).await;
+    // What the binaries do: the standard AWS environment plus path style.
+    std::env::set_var("AWS_ENDPOINT_URL", endpoint);
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::set_var("AWS_REGION", "us-east-1");
+    let client = S3Store::client_from_env(true).await;
+    let store = S3Store::new(client, bucket, "p/").unwrap();
+    store
+        .put(
+            &ObjectKey::Meta,
+            "{}".into(),
+            composio_schema_cache::store::PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list().await.unwrap().len(), 1);
+    assert_eq!(
+        store.location(),
+        format!("s3://{}/p/", store_bucket(&store))
+    );
+}
+
+fn store_bucket(store: &S3Store) -> String {
+    store
+        .location()
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}

@@ -1,0 +1,303 @@
+//! Shared by the integration tests: the Composio emulator, a local S3 server
+//! (moto, started here), stores and clients wired to them. Everything is on
+//! 127.0.0.1 and every wait is bounded.
+#![allow(dead_code)]
+
+use composio_schema_cache::composio::{ApiKey, ClientConfig, ComposioClient};
+use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig};
+use composio_schema_cache::store::{S3Store, Store};
+use composio_schema_cache::sync::{SyncEngine, SyncSettings};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub async fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::new(Catalog::sample()))
+        .await
+        .expect("emulator starts")
+}
+
+/// Quick retries, so fault tests take milliseconds.
+pub fn client_config(emu: &Emulator) -> ClientConfig {
+    let mut c = ClientConfig::new(emu.base_url(), ApiKey::new(emu.api_key()).unwrap());
+    c.max_rps = None;
+    c.min_backoff = Duration::from_millis(5);
+    c.max_backoff = Duration::from_millis(50);
+    c.retry_budget = Duration::from_secs(2);
+    c.max_retries = 3;
+    c.request_timeout = Duration::from_secs(5);
+    c
+}
+
+pub fn client(emu: &Emulator) -> ComposioClient {
+    ComposioClient::new(client_config(emu)).unwrap()
+}
+
+pub fn engine(emu: &Emulator, store: Arc<dyn Store>) -> SyncEngine {
+    engine_with(client(emu), store)
+}
+
+pub fn engine_with(client: ComposioClient, store: Arc<dyn Store>) -> SyncEngine {
+    SyncEngine::new(client, store, SyncSettings::default())
+}
+
+pub struct MotoServer {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto S3 server of our own (the caller may stop it).
+pub fn start_moto() -> MotoServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {python} for moto: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(line) if line.trim() == "ready" => {}
+        other => {
+            let _ = child.kill();
+            panic!("moto S3 server did not start ({other:?}); install it with `pip install 'moto[server]'`")
+        }
+    }
+    MotoServer {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child,
+    }
+}
+
+/// One moto server shared by every test of this test binary.
+pub fn shared_moto() -> &'static str {
+    static MOTO: OnceLock<MotoServer> = OnceLock::new();
+    &MOTO.get_or_init(start_moto).endpoint
+}
+
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests");
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A fresh bucket on `endpoint`.
+pub async fn bucket(endpoint: &str) -> (aws_sdk_s3::Client, String) {
+    let client = s3_client(endpoint);
+    let name = format!("cache-{}", uuid::Uuid::new_v4().simple());
+    client
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("create bucket");
+    (client, name)
+}
+
+pub async fn s3_store(endpoint: &str, prefix: &str) -> (S3Store, aws_sdk_s3::Client, String) {
+    let (client, name) = bucket(endpoint).await;
+    (
+        S3Store::new(client.clone(), name.clone(), prefix).unwrap(),
+        client,
+        name,
+    )
+}
+
+/// Waits, bounded, until `check` holds.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use composio_schema_cache::store::{
+    ETag, ListedObject, ObjectKey, PutCondition, StoreError, StoredObject,
+};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Wraps a store and fails writes on demand: to prove that a failed write
+/// never leaves a meta pointing at a missing object.
+pub struct FlakyStore {
+    pub inner: Arc<dyn Store>,
+    /// Fail every toolkit write after this many succeeded.
+    pub toolkit_writes_before_failure: AtomicUsize,
+    pub fail_meta: AtomicBool,
+}
+
+impl FlakyStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            toolkit_writes_before_failure: AtomicUsize::new(usize::MAX),
+            fail_meta: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FlakyStore {
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
+        self.inner.etag(key).await
+    }
+    async fn put(&self, key: &ObjectKey, body: Bytes, c: PutCondition) -> Result<ETag, StoreError> {
+        let fail = match key {
+            ObjectKey::Toolkit(_) => {
+                let left = self.toolkit_writes_before_failure.load(Ordering::SeqCst);
+                if left == 0 {
+                    true
+                } else {
+                    self.toolkit_writes_before_failure
+                        .store(left.saturating_sub(1).min(left), Ordering::SeqCst);
+                    false
+                }
+            }
+            ObjectKey::Meta => self.fail_meta.load(Ordering::SeqCst),
+            _ => false,
+        };
+        if fail {
+            return Err(StoreError::backend("put", key, "injected store failure"));
+        }
+        self.inner.put(key, body, c).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list().await
+    }
+    fn location(&self) -> String {
+        format!("flaky {}", self.inner.location())
+    }
+}
+
+/// The published meta, parsed.
+pub async fn meta(store: &dyn Store) -> Option<composio_schema_cache::cache::Meta> {
+    let object = store.get(&ObjectKey::Meta).await.unwrap()?;
+    Some(serde_json::from_slice(&object.body).unwrap())
+}
+
+/// Every object the meta names exists and parses as a toolkit. After a sync
+/// that failed half-way, an object may be newer than its index entry: names
+/// are fixed (`{slug}.json`), so objects are overwritten in place.
+pub async fn assert_meta_names_existing_objects(store: &dyn Store) {
+    let Some(meta) = meta(store).await else {
+        return;
+    };
+    for entry in &meta.toolkits {
+        let object = store
+            .get(&ObjectKey::Toolkit(entry.slug.clone()))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("meta names {} but its object is missing", entry.slug));
+        let toolkit: composio_schema_cache::cache::CachedToolkit =
+            serde_json::from_slice(&object.body).unwrap();
+        assert_eq!(toolkit.slug, entry.slug);
+    }
+}
+
+/// After a successful sync: the meta and the objects agree exactly.
+pub async fn assert_meta_consistent(store: &dyn Store) {
+    assert_meta_names_existing_objects(store).await;
+    let Some(meta) = meta(store).await else {
+        return;
+    };
+    for entry in &meta.toolkits {
+        let object = store
+            .get(&ObjectKey::Toolkit(entry.slug.clone()))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("meta names {} but its object is missing", entry.slug));
+        let toolkit: composio_schema_cache::cache::CachedToolkit =
+            serde_json::from_slice(&object.body).unwrap();
+        assert_eq!(toolkit.tool_count, entry.tool_count, "{}", entry.slug);
+        if !entry.stale {
+            assert_eq!(
+                composio_schema_cache::cache::content_hash(&object.body),
+                entry.content_hash,
+                "{}",
+                entry.slug
+            );
+        }
+    }
+    assert_eq!(meta.toolkit_count, meta.toolkits.len());
+    assert_eq!(
+        meta.total_tool_count,
+        meta.toolkits.iter().map(|e| e.tool_count).sum::<usize>()
+    );
+}
+
+/// A TCP proxy on 127.0.0.1 that can be cut: the S3 server "goes away" for
+/// the client without losing its data (moto keeps none across restarts).
+pub struct Cuttable {
+    pub endpoint: String,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cuttable {
+    pub async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (open, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*watch.borrow() {
+                    continue; // dropped: connection refused in effect
+                }
+                let target = target.clone();
+                let mut cut = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Self { endpoint, open }
+    }
+
+    pub fn set_open(&self, open: bool) {
+        let _ = self.open.send(open);
+    }
+}

@@ -1,0 +1,557 @@
+//! The sync engine end to end: emulator → engine → directory store.
+
+mod support;
+
+use composio_schema_cache::cache::{CachedToolkit, Slug};
+use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget};
+use composio_schema_cache::store::{FsStore, MemoryStore, ObjectKey, PutCondition, Store};
+use composio_schema_cache::sync::{
+    LeaseError, SyncEngine, SyncError, SyncMode, SyncRequest, SyncSettings,
+};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+
+const SAMPLE: [(&str, usize); 7] = [
+    ("browseai", 9),
+    ("browser_tool", 18),
+    ("firecrawl", 8),
+    ("github", 831),
+    ("googletasks", 14),
+    ("linkedin", 4),
+    ("perplexityai", 1),
+];
+
+fn full() -> SyncRequest {
+    SyncRequest {
+        full: true,
+        deadline: None,
+    }
+}
+
+fn fs_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FsStore::new(dir.path(), "composio-schemas/").unwrap());
+    (dir, store)
+}
+
+async fn toolkit(store: &dyn Store, slug: &str) -> Option<CachedToolkit> {
+    let object = store
+        .get(&ObjectKey::Toolkit(Slug::parse(slug).unwrap()))
+        .await
+        .unwrap()?;
+    Some(serde_json::from_slice(&object.body).unwrap())
+}
+
+#[tokio::test]
+async fn full_sync_writes_every_toolkit_with_exact_counts_and_the_meta_last() {
+    let emu = emulator().await;
+    emu.set_page_cap(100);
+    let (dir, store) = fs_store();
+    let report = engine(&emu, store.clone()).run(full()).await.unwrap();
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.toolkits, 7);
+    assert_eq!(report.tools, 885);
+    assert!(report.failed.is_empty());
+    assert_eq!(
+        (report.fetched, report.written, report.mode),
+        (7, 7, SyncMode::Full)
+    );
+    for (slug, count) in SAMPLE {
+        let t = toolkit(&*store, slug).await.unwrap();
+        assert_eq!((t.tool_count, t.tools.len()), (count, count), "{slug}");
+    }
+    // github needs 9 pages at a cap of 100.
+    assert_eq!(toolkit(&*store, "github").await.unwrap().tools.len(), 831);
+    assert!(toolkit(&*store, "browser_tool").await.unwrap().no_auth);
+
+    // The reference format, field for field, on disk.
+    let raw: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("composio-schemas/_meta.json")).unwrap(),
+    )
+    .unwrap();
+    for field in [
+        "lastSyncedAt",
+        "toolkitCount",
+        "totalToolCount",
+        "syncDurationMs",
+    ] {
+        assert!(raw.get(field).is_some(), "meta has {field}");
+    }
+    assert_eq!(raw["toolkitCount"], 7);
+    assert_eq!(raw["totalToolCount"], 885);
+    assert_meta_consistent(&*store).await;
+    assert!(
+        store.get(&ObjectKey::Lease).await.unwrap().is_none(),
+        "lease released"
+    );
+    assert!(
+        store.get(&ObjectKey::LastRun).await.unwrap().is_some(),
+        "last run recorded"
+    );
+}
+
+#[tokio::test]
+async fn no_auth_toolkits_come_from_configuration_once() {
+    let emu = emulator().await;
+    emu.set_auth_configs(vec![
+        "linkedin".into(),
+        "browser_tool".into(),
+        "linkedin".into(),
+    ]);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let report = engine(&emu, store.clone()).run(full()).await.unwrap();
+    assert_eq!(
+        report.toolkits, 2,
+        "linkedin once, browser_tool once: {report:?}"
+    );
+    assert_eq!(report.fetched, 2);
+}
+
+#[tokio::test]
+async fn a_resync_with_nothing_changed_costs_two_requests_and_no_writes() {
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    emu.reset_stats();
+    let writes = store.writes.load(Ordering::SeqCst);
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success);
+    assert_eq!(report.mode, SyncMode::Incremental);
+    assert_eq!(
+        (report.fetched, report.written, report.unchanged),
+        (0, 0, 7)
+    );
+    assert_eq!(
+        report.upstream_requests, 2,
+        "auth configs + toolkit listing"
+    );
+    assert_eq!(emu.stats().requests, 2);
+    // Lease + meta + last run; no toolkit object.
+    assert_eq!(store.writes.load(Ordering::SeqCst) - writes, 3);
+    assert_eq!(report.tools, 885);
+}
+
+#[tokio::test]
+async fn a_new_version_refetches_and_rewrites_only_that_toolkit() {
+    let emu = emulator().await;
+    let (_dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    emu.publish_new_version("linkedin");
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success);
+    assert_eq!(
+        (report.fetched, report.written, report.unchanged),
+        (1, 1, 6)
+    );
+    assert_eq!(
+        report.upstream_requests, 4,
+        "auth configs, listing, detail, tools"
+    );
+    let linkedin = toolkit(&*store, "linkedin").await.unwrap();
+    assert_eq!(linkedin.tool_count, 5);
+    assert_eq!(linkedin.version.as_deref(), Some("20260101_04"));
+    assert_eq!(report.tools, 886);
+    assert_meta_consistent(&*store).await;
+}
+
+#[tokio::test]
+async fn a_full_sync_of_unchanged_content_writes_nothing() {
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    let report = engine.run(full()).await.unwrap();
+    assert_eq!(
+        (report.fetched, report.written, report.unchanged),
+        (7, 0, 7)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_listing_falls_back_to_a_full_sync() {
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    emu.set_listing_fault(
+        "toolkits",
+        Fault::always(FaultKind::Status(500), FaultTarget::Both),
+    );
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success);
+    assert_eq!(report.mode, SyncMode::Full);
+    assert!(report.fallback.as_deref().unwrap().contains("500"));
+    assert_eq!(report.fetched, 7);
+}
+
+#[tokio::test]
+async fn one_failing_toolkit_keeps_its_last_good_copy_and_the_others_sync() {
+    let emu = emulator().await;
+    let (_dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    let before = toolkit(&*store, "firecrawl").await.unwrap();
+
+    emu.set_fault(
+        "firecrawl",
+        Fault::always(FaultKind::Status(502), FaultTarget::Tools),
+    );
+    emu.publish_new_version("linkedin");
+    let report = engine.run(full()).await.unwrap();
+    assert!(
+        report.success,
+        "one failure is not a failed sync: {report:?}"
+    );
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].slug, "firecrawl");
+    assert!(
+        report.failed[0].error.contains("HTTP 502"),
+        "{}",
+        report.failed[0].error
+    );
+    assert_eq!(
+        toolkit(&*store, "firecrawl").await.unwrap(),
+        before,
+        "last good copy kept"
+    );
+    assert_eq!(
+        toolkit(&*store, "linkedin").await.unwrap().tool_count,
+        5,
+        "others synced"
+    );
+
+    let meta = meta(&*store).await.unwrap();
+    let entry = meta
+        .toolkits
+        .iter()
+        .find(|e| e.slug.as_str() == "firecrawl")
+        .unwrap();
+    assert!(entry.stale);
+    assert!(entry.last_error.as_deref().unwrap().contains("502"));
+    assert_eq!(meta.failed.len(), 1);
+    assert_eq!(meta.toolkit_count, 7);
+    assert_meta_consistent(&*store).await;
+
+    // The next sync that reaches it clears the stale mark, even incrementally.
+    emu.clear_faults();
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert_eq!(report.fetched, 1);
+    assert!(!meta_entry_stale(&*store, "firecrawl").await);
+}
+
+async fn meta_entry_stale(store: &dyn Store, slug: &str) -> bool {
+    meta(store)
+        .await
+        .unwrap()
+        .toolkits
+        .iter()
+        .find(|e| e.slug.as_str() == slug)
+        .unwrap()
+        .stale
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_upstream_data_is_a_per_toolkit_failure() {
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let cases = [
+        (
+            "browseai",
+            FaultKind::Malformed,
+            FaultTarget::Tools,
+            "unexpected response",
+        ),
+        (
+            "firecrawl",
+            FaultKind::WrongTypes,
+            FaultTarget::Details,
+            "unexpected response",
+        ),
+        (
+            "googletasks",
+            FaultKind::Reset,
+            FaultTarget::Tools,
+            "connection interrupted",
+        ),
+        (
+            "linkedin",
+            FaultKind::WrongSlug,
+            FaultTarget::Details,
+            "someone_else",
+        ),
+        (
+            "perplexityai",
+            FaultKind::DuplicateTool,
+            FaultTarget::Tools,
+            "more than once",
+        ),
+        (
+            "github",
+            FaultKind::Status(404),
+            FaultTarget::Details,
+            "HTTP 404",
+        ),
+    ];
+    for (slug, kind, target, _) in &cases {
+        emu.set_fault(slug, Fault::always(kind.clone(), *target));
+    }
+    let report = engine(&emu, store.clone()).run(full()).await.unwrap();
+    assert!(report.success, "browser_tool still synced: {report:?}");
+    assert_eq!(report.toolkits, 1);
+    for (slug, _, _, expect) in cases {
+        let failure = report
+            .failed
+            .iter()
+            .find(|f| f.slug == slug)
+            .unwrap_or_else(|| panic!("{slug} reported"));
+        assert!(failure.error.contains(expect), "{slug}: {}", failure.error);
+        assert!(
+            toolkit(&*store, slug).await.is_none(),
+            "{slug} never written"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sync_where_every_toolkit_failed_is_not_a_success_and_publishes_nothing() {
+    let emu = emulator().await;
+    emu.set_auth_configs(vec!["linkedin".into()]);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let mut settings = SyncSettings::default();
+    settings.no_auth_toolkits.clear();
+    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::Status(500), FaultTarget::Both),
+    );
+    let report = engine.run(full()).await.unwrap();
+    assert!(!report.success);
+    assert!(!report.published);
+    assert!(report.message.unwrap().contains("every toolkit failed"));
+    assert!(meta(&*store).await.is_none());
+}
+
+#[tokio::test]
+async fn auth_config_failure_publishes_nothing_and_keeps_the_previous_cache() {
+    let emu = emulator().await;
+    let (_dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    let before = store.get(&ObjectKey::Meta).await.unwrap().unwrap();
+    emu.set_listing_fault(
+        "auth_configs",
+        Fault::always(FaultKind::Status(401), FaultTarget::Both),
+    );
+    let report = engine.run(full()).await.unwrap();
+    assert!(!report.success);
+    assert!(
+        report.message.as_deref().unwrap().contains("auth configs"),
+        "{report:?}"
+    );
+    assert!(report.message.as_deref().unwrap().contains("401"));
+    let after = store.get(&ObjectKey::Meta).await.unwrap().unwrap();
+    assert_eq!(before.body, after.body, "previous meta intact");
+    assert_meta_consistent(&*store).await;
+}
+
+#[tokio::test]
+async fn a_store_failure_mid_sync_publishes_no_meta() {
+    let emu = emulator().await;
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    engine(&emu, memory.clone()).run(full()).await.unwrap();
+    let before = memory.get(&ObjectKey::Meta).await.unwrap().unwrap();
+
+    emu.publish_new_version("linkedin");
+    emu.publish_new_version("github");
+    let flaky = Arc::new(FlakyStore::new(memory.clone()));
+    flaky
+        .toolkit_writes_before_failure
+        .store(1, Ordering::SeqCst);
+    let report = engine(&emu, flaky.clone()).run(full()).await.unwrap();
+    assert!(!report.success, "{report:?}");
+    assert!(report
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("injected store failure"));
+    let after = memory.get(&ObjectKey::Meta).await.unwrap().unwrap();
+    assert_eq!(before.body, after.body, "the previous meta still rules");
+    assert_meta_names_existing_objects(&*memory).await;
+
+    // A failed meta write is the same: nothing published.
+    let flaky = Arc::new(FlakyStore::new(memory.clone()));
+    flaky.fail_meta.store(true, Ordering::SeqCst);
+    let report = engine(&emu, flaky).run(full()).await.unwrap();
+    assert!(!report.success && !report.published);
+    assert_eq!(
+        memory.get(&ObjectKey::Meta).await.unwrap().unwrap().body,
+        before.body
+    );
+}
+
+#[tokio::test]
+async fn a_toolkit_that_left_the_auth_configs_is_pruned_after_publishing() {
+    let emu = emulator().await;
+    let (_dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    emu.set_auth_configs(vec!["github".into(), "linkedin".into()]);
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success);
+    let mut removed = report.removed.clone();
+    removed.sort();
+    assert_eq!(
+        removed,
+        ["browseai", "firecrawl", "googletasks", "perplexityai"]
+    );
+    assert_eq!(report.toolkits, 3, "github, linkedin, browser_tool");
+    for gone in removed {
+        assert!(toolkit(&*store, &gone).await.is_none());
+    }
+    assert_meta_consistent(&*store).await;
+}
+
+#[tokio::test]
+async fn two_syncs_at_once_exactly_one_runs() {
+    let emu = emulator().await;
+    emu.set_latency(Duration::from_millis(30), Duration::ZERO);
+    let (_dir, store) = fs_store();
+    let a = engine(&emu, store.clone());
+    let b = engine(&emu, store.clone());
+    let (ra, rb) = tokio::join!(a.run(full()), b.run(full()));
+    let (ok, busy): (Vec<_>, Vec<_>) = [ra, rb].into_iter().partition(|r| r.is_ok());
+    assert_eq!(ok.len(), 1, "exactly one sync ran");
+    match busy.into_iter().next().unwrap() {
+        Err(SyncError::Busy(LeaseError::Held(lease))) => assert!(!lease.owner.is_empty()),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(ok[0].as_ref().unwrap().success);
+    assert_meta_consistent(&*store).await;
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_dead_holder_is_taken_over_after_it_expires() {
+    let emu = emulator().await;
+    let (_dir, store) = fs_store();
+    let dead = serde_json::json!({
+        "owner": "crashed-sync", "acquiredAt": "2026-01-01T00:00:00.000Z",
+        "expiresAt": "2026-01-01T00:15:00.000Z", "expiresAtMs": 1_767_226_500_000u64
+    });
+    store
+        .put(
+            &ObjectKey::Lease,
+            dead.to_string().into(),
+            PutCondition::IfAbsent,
+        )
+        .await
+        .unwrap();
+    let report = engine(&emu, store.clone()).run(full()).await.unwrap();
+    assert!(report.success);
+
+    // A live lease is respected.
+    let far = serde_json::json!({
+        "owner": "running-sync", "acquiredAt": "now", "expiresAt": "later",
+        "expiresAtMs": u64::MAX / 2
+    });
+    store
+        .put(
+            &ObjectKey::Lease,
+            far.to_string().into(),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    match engine(&emu, store.clone()).run(full()).await {
+        Err(SyncError::Busy(LeaseError::Held(l))) => assert_eq!(l.owner, "running-sync"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_meta_published_by_someone_else_meanwhile_is_not_overwritten() {
+    let emu = emulator().await;
+    emu.set_latency(Duration::from_millis(50), Duration::ZERO);
+    let (_dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    // While this sync runs, a holder of a lost lease publishes.
+    let sneaky = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            store.put(&ObjectKey::Meta, r#"{"lastSyncedAt":"x","toolkitCount":0,"totalToolCount":0,"syncDurationMs":0}"#.into(), PutCondition::Overwrite).await.unwrap();
+        })
+    };
+    let report = engine.run(full()).await.unwrap();
+    sneaky.await.unwrap();
+    assert!(!report.success);
+    assert!(report.message.unwrap().contains("newer meta"));
+}
+
+#[tokio::test]
+async fn the_sync_deadline_reports_unfinished_toolkits_and_publishes_the_rest() {
+    let emu = emulator().await;
+    emu.set_fault(
+        "github",
+        Fault::always(FaultKind::Slow(Duration::from_secs(3)), FaultTarget::Tools),
+    );
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let started = Instant::now();
+    let report = engine(&emu, store.clone())
+        .run(SyncRequest {
+            full: true,
+            deadline: Some(Instant::now() + Duration::from_millis(800)),
+        })
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "stopped at the deadline"
+    );
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.toolkits, 6);
+    let github = report.failed.iter().find(|f| f.slug == "github").unwrap();
+    assert!(github.error.contains("time budget"), "{}", github.error);
+}
+
+#[tokio::test]
+async fn slugs_from_upstream_are_validated_before_they_reach_the_store() {
+    let emu = emulator().await;
+    emu.set_auth_configs(vec![
+        "../escape".into(),
+        "a/b".into(),
+        "%2e%2e".into(),
+        String::new(),
+        "x".repeat(300),
+        "gïthub".into(),
+        "linkedin".into(),
+        "LinkedIn".into(),
+    ]);
+    let (dir, store) = fs_store();
+    let report = engine(&emu, store.clone()).run(full()).await.unwrap();
+    assert!(report.success);
+    assert_eq!(
+        report.toolkits, 2,
+        "linkedin (once) and browser_tool: {report:?}"
+    );
+    assert_eq!(report.failed.len(), 6);
+    assert!(report
+        .failed
+        .iter()
+        .all(|f| f.error.contains("refused toolkit slug")));
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("composio-schemas"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "linkedin.json" || n == "browser_tool.json" || n.starts_with('_')),
+        "{names:?}"
+    );
+    assert!(!dir.path().join("escape.json").exists());
+}
