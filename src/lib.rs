@@ -2,6 +2,7 @@
 //! schemas in a store (S3 or a directory) and serves it.
 
 pub mod app;
+pub mod bench;
 pub mod cache;
 pub mod composio;
 pub mod config;

@@ -5,7 +5,7 @@ use composio_schema_cache::app::{build_engine, build_store, init_tracing};
 use composio_schema_cache::cache::Meta;
 use composio_schema_cache::composio::ApiKey;
 use composio_schema_cache::config::{Config, StoreConfig};
-use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig};
+use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig, RateLimit};
 use composio_schema_cache::http::{self, run_sync, ApiError, CacheReader};
 use composio_schema_cache::store::ObjectKey;
 use composio_schema_cache::sync::{SyncEngine, SyncEvent, SyncReport, SyncRequest};
@@ -60,6 +60,12 @@ enum Command {
         page_cap: usize,
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// A synthetic catalog instead: TOOLKITSxTOOLS, e.g. 1000x25 (shaped like the sample's schemas).
+        #[arg(long)]
+        synthetic: Option<String>,
+        /// Answer 429 past this many requests per minute.
+        #[arg(long)]
+        rate_limit_per_minute: Option<u32>,
         /// The key the emulator accepts.
         #[arg(
             long,
@@ -159,16 +165,32 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             catalog,
             page_cap,
             latency_ms,
+            synthetic,
+            rate_limit_per_minute,
             api_key,
         } => {
-            let catalog = match catalog {
+            let base = match catalog {
                 Some(dir) => Catalog::from_dir(&dir)?,
                 None => Catalog::sample(),
+            };
+            let catalog = match synthetic {
+                None => base,
+                Some(size) => {
+                    let (toolkits, tools) = size
+                        .split_once('x')
+                        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                        .ok_or_else(|| format!("--synthetic {size:?}: expected TOOLKITSxTOOLS"))?;
+                    Catalog::synthetic(&base, toolkits, tools)
+                }
             };
             let mut ec = EmulatorConfig::new(catalog);
             ec.page_cap = page_cap;
             ec.latency = Duration::from_millis(latency_ms);
             ec.api_key = api_key;
+            ec.rate_limit = rate_limit_per_minute.map(|max_requests| RateLimit {
+                max_requests,
+                window: Duration::from_secs(60),
+            });
             let emulator = Emulator::start_on(addr, ec)
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;

@@ -1,8 +1,9 @@
 //! The read model: the meta (one object, with the index) answers the list
 //! routes; a toolkit's object answers the toolkit and tool routes. A warm
-//! reader keeps both in memory and re-reads only when the meta's ETag changed.
+//! reader keeps what it read in memory: each copy is trusted for the TTL,
+//! then revalidated by its ETag (a HEAD), and re-read only when it changed.
 
-use crate::cache::{content_hash, CachedToolkit, Meta, Slug};
+use crate::cache::{CachedToolkit, Meta, Slug};
 use crate::store::{ETag, ObjectKey, Store, StoreError};
 use bytes::Bytes;
 use serde_json::json;
@@ -21,37 +22,36 @@ pub enum ReadError {
 /// The meta and the list answers precomputed from it.
 pub struct MetaView {
     pub meta: Meta,
-    pub etag: ETag,
     /// `GET /` as bytes.
     pub root: Bytes,
     /// `GET /toolkits` as bytes.
     pub toolkits: Bytes,
 }
 
-/// One toolkit object, raw and parsed.
+/// One toolkit object, raw (served as is) and parsed (for the tool route).
 pub struct ToolkitView {
-    pub hash: String,
     pub body: Bytes,
     pub parsed: CachedToolkit,
 }
 
-struct CachedMeta {
-    view: Arc<MetaView>,
+struct Held<T> {
+    value: Arc<T>,
+    etag: ETag,
     checked: Instant,
 }
 
 pub struct CacheReader {
     store: Arc<dyn Store>,
-    meta_ttl: Duration,
-    meta: Mutex<Option<CachedMeta>>,
-    toolkits: Mutex<HashMap<Slug, Arc<ToolkitView>>>,
+    ttl: Duration,
+    meta: Mutex<Option<Held<MetaView>>>,
+    toolkits: Mutex<HashMap<Slug, Held<ToolkitView>>>,
 }
 
 impl CacheReader {
-    pub fn new(store: Arc<dyn Store>, meta_ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
         Self {
             store,
-            meta_ttl,
+            ttl,
             meta: Mutex::new(None),
             toolkits: Mutex::new(HashMap::new()),
         }
@@ -63,92 +63,107 @@ impl CacheReader {
 
     /// The current meta, or `None` before the first sync.
     pub async fn meta(&self) -> Result<Option<Arc<MetaView>>, ReadError> {
-        let cached = self
+        let held = self
             .meta
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .map(|c| (c.view.clone(), c.checked));
-        if let Some((view, checked)) = &cached {
-            if checked.elapsed() < self.meta_ttl {
-                return Ok(Some(view.clone()));
-            }
-            // Past the TTL: a cheap tag check before any full read.
-            if self.store.etag(&ObjectKey::Meta).await?.as_ref() == Some(&view.etag) {
-                self.remember_meta(view.clone());
-                return Ok(Some(view.clone()));
-            }
+            .map(|h| (h.value.clone(), h.etag.clone(), h.checked));
+        let fresh = self.revalidate(&ObjectKey::Meta, held).await?;
+        if let Some(view) = fresh {
+            return Ok(Some(view));
         }
         let Some(object) = self.store.get(&ObjectKey::Meta).await? else {
             *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = None;
             return Ok(None);
         };
-        let meta: Meta = serde_json::from_slice(&object.body).map_err(|e| ReadError::Corrupt {
-            key: ObjectKey::Meta.to_string(),
-            detail: e.to_string(),
-        })?;
+        let meta: Meta = parse(&ObjectKey::Meta, &object.body)?;
         let view = Arc::new(MetaView {
             root: list_root(&meta),
             toolkits: list_toolkits(&meta),
             meta,
-            etag: object.etag,
         });
-        self.remember_meta(view.clone());
+        *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = Some(Held {
+            value: view.clone(),
+            etag: object.etag,
+            checked: Instant::now(),
+        });
         Ok(Some(view))
     }
 
-    fn remember_meta(&self, view: Arc<MetaView>) {
-        *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedMeta {
-            view,
-            checked: Instant::now(),
-        });
-    }
-
-    /// A fresh meta held in memory, without any I/O.
-    fn fresh_meta(&self) -> Option<Arc<MetaView>> {
-        self.meta
+    /// A toolkit, or `None` if it is not in the cache.
+    pub async fn toolkit(&self, slug: &Slug) -> Result<Option<Arc<ToolkitView>>, ReadError> {
+        let key = ObjectKey::Toolkit(slug.clone());
+        let held = self
+            .toolkits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .filter(|c| c.checked.elapsed() < self.meta_ttl)
-            .map(|c| c.view.clone())
-    }
-
-    /// A toolkit, from memory when the index says it has not changed.
-    pub async fn toolkit(&self, slug: &Slug) -> Result<Option<Arc<ToolkitView>>, ReadError> {
-        if let Some(meta) = self.fresh_meta() {
-            let Some(entry) = meta.meta.entry(slug) else {
-                return Ok(None);
-            };
-            let cached = self
-                .toolkits
+            .get(slug)
+            .map(|h| (h.value.clone(), h.etag.clone(), h.checked));
+        if let Some(view) = self.revalidate(&key, held).await? {
+            return Ok(Some(view));
+        }
+        let Some(object) = self.store.get(&key).await? else {
+            self.toolkits
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(slug)
-                .cloned();
-            if let Some(view) = cached.filter(|v| v.hash == entry.content_hash) {
-                return Ok(Some(view));
-            }
-        }
-        let key = ObjectKey::Toolkit(slug.clone());
-        let Some(object) = self.store.get(&key).await? else {
+                .remove(slug);
             return Ok(None);
         };
-        let parsed: CachedToolkit =
-            serde_json::from_slice(&object.body).map_err(|e| ReadError::Corrupt {
-                key: key.to_string(),
-                detail: e.to_string(),
-            })?;
+        let parsed: CachedToolkit = parse(&key, &object.body)?;
         let view = Arc::new(ToolkitView {
-            hash: content_hash(&object.body),
             body: object.body,
             parsed,
         });
         self.toolkits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(slug.clone(), view.clone());
+            .insert(
+                slug.clone(),
+                Held {
+                    value: view.clone(),
+                    etag: object.etag,
+                    checked: Instant::now(),
+                },
+            );
         Ok(Some(view))
+    }
+
+    /// A held copy if it is within the TTL or its ETag has not changed.
+    async fn revalidate<T>(
+        &self,
+        key: &ObjectKey,
+        held: Option<(Arc<T>, ETag, Instant)>,
+    ) -> Result<Option<Arc<T>>, ReadError> {
+        let Some((value, etag, checked)) = held else {
+            return Ok(None);
+        };
+        if checked.elapsed() < self.ttl {
+            return Ok(Some(value));
+        }
+        if self.store.etag(key).await?.as_ref() != Some(&etag) {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        match key {
+            ObjectKey::Meta => {
+                if let Some(h) = self.meta.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    h.checked = now;
+                }
+            }
+            ObjectKey::Toolkit(slug) => {
+                if let Some(h) = self
+                    .toolkits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(slug)
+                {
+                    h.checked = now;
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(value))
     }
 
     /// Forgets everything held in memory (benchmarks measure cold reads with it).
@@ -159,6 +174,13 @@ impl CacheReader {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
     }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &ObjectKey, body: &[u8]) -> Result<T, ReadError> {
+    serde_json::from_slice(body).map_err(|e| ReadError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 fn list_root(meta: &Meta) -> Bytes {

@@ -16,6 +16,7 @@ use crate::cache::{
 };
 use crate::composio::ComposioClient;
 use crate::store::{ETag, ObjectKey, PutCondition, Store, StoreError};
+use crate::wire::ToolkitSummary;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -172,7 +173,9 @@ impl SyncEngine {
             .map(|e| (&e.slug, e))
             .collect();
 
-        let (planned, mut failures) = self.plan().await?;
+        // The listing is independent of the auth configs: ask both at once.
+        let (plan, listing) = tokio::join!(self.plan(), self.client.list_toolkits());
+        let (planned, mut failures) = plan?;
         let existing: BTreeSet<Slug> = self
             .store
             .list()
@@ -183,40 +186,48 @@ impl SyncEngine {
                 _ => None,
             })
             .collect();
-
-        // Incremental: one listing says which toolkits changed since the index.
-        let mut unchanged: Vec<IndexEntry> = Vec::new();
-        let mut to_fetch: Vec<Slug> = planned.clone();
-        if !request.full {
-            match self.client.list_toolkits().await {
-                Ok(listing) => {
-                    report.mode = SyncMode::Incremental;
-                    let versions: HashMap<String, (Option<String>, Option<String>)> = listing
-                        .into_iter()
-                        .map(|t| (t.slug, (t.meta.version, t.meta.updated_at)))
-                        .collect();
-                    to_fetch.clear();
-                    for slug in &planned {
-                        let same = prev_index.get(slug).filter(|entry| {
-                            !entry.stale
-                                && existing.contains(slug)
-                                && entry.version.is_some()
-                                && versions.get(slug.as_str())
-                                    == Some(&(entry.version.clone(), entry.updated_at.clone()))
-                        });
-                        match same {
-                            Some(entry) => unchanged.push((*entry).clone()),
-                            None => to_fetch.push(slug.clone()),
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "toolkit listing failed; falling back to a full sync");
+        let listing: HashMap<String, ToolkitSummary> = match listing {
+            Ok(items) => items.into_iter().map(|t| (t.slug.clone(), t)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "toolkit listing failed; fetching every toolkit");
+                if !request.full {
                     report.mode = SyncMode::Full;
                     report.fallback = Some(format!("toolkit listing failed: {e}"));
                 }
+                HashMap::new()
+            }
+        };
+
+        // Incremental: the listing says which toolkits changed since the index.
+        let mut unchanged: Vec<IndexEntry> = Vec::new();
+        let mut to_fetch: Vec<Slug> = Vec::new();
+        for slug in &planned {
+            let same = (report.mode == SyncMode::Incremental)
+                .then(|| prev_index.get(slug))
+                .flatten()
+                .filter(|entry| {
+                    let listed = listing.get(slug.as_str());
+                    !entry.stale
+                        && existing.contains(slug)
+                        && entry.version.is_some()
+                        && listed.map(|t| (&t.meta.version, &t.meta.updated_at))
+                            == Some((&entry.version, &entry.updated_at))
+                });
+            match same {
+                Some(entry) => unchanged.push((*entry).clone()),
+                None => to_fetch.push(slug.clone()),
             }
         }
+        // Biggest first: the longest chain of tool pages starts at once.
+        let expected_tools = |slug: &Slug| -> u64 {
+            listing
+                .get(slug.as_str())
+                .and_then(|t| t.meta.tools_count)
+                .map(|n| n as u64)
+                .or_else(|| prev_index.get(slug).map(|e| e.tool_count as u64))
+                .unwrap_or(0)
+        };
+        to_fetch.sort_by_key(|slug| std::cmp::Reverse(expected_tools(slug)));
         report.unchanged = unchanged.len();
         self.emit(SyncEvent::Planned {
             to_fetch: to_fetch.len(),
