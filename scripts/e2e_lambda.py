@@ -19,8 +19,11 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WATCH_LOG = os.path.join(ROOT, "target", "e2e-watch.log")
 EVENTS = os.path.join(ROOT, "events")
 BUCKET = "composio-cache-e2e"
+KEY = "sk-e2e-LEAKCHECK-55aa0f"
+answers = []
 PREFIX = "composio-schemas/"
 procs = []
 
@@ -62,6 +65,7 @@ def invoke(function, event, port, expect_ok=True):
            "--invoke-port", str(port), "--data-file", os.path.join(EVENTS, event),
            "--output-format", "json"]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    answers.append(r.stdout + r.stderr)
     if expect_ok and r.returncode != 0:
         sys.exit(f"e2e: invoke {function} {event} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     if not expect_ok:
@@ -83,7 +87,7 @@ def main():
     subprocess.run(["cargo", "build", "--bins"], cwd=ROOT, check=True, timeout=3600)
     cache_bin = os.path.join(ROOT, "target", "debug", "composio-cache")
 
-    emu = start([cache_bin, "emulator", "--addr", "127.0.0.1:0", "--page-cap", "100"],
+    emu = start([cache_bin, "emulator", "--addr", "127.0.0.1:0", "--page-cap", "100", "--api-key", KEY],
                 stdout=subprocess.PIPE, text=True)
     emulator_url = emu.stdout.readline().strip()
     check(emulator_url.startswith("http://127.0.0.1:"), f"emulator at {emulator_url}")
@@ -100,7 +104,7 @@ def main():
     s3.create_bucket(Bucket=BUCKET)
 
     env = dict(os.environ,
-               COMPOSIO_API_KEY="emulator-key", COMPOSIO_BASE_URL=emulator_url,
+               COMPOSIO_API_KEY=KEY, COMPOSIO_BASE_URL=emulator_url,
                COMPOSIO_MAX_RETRIES="1", COMPOSIO_RETRY_BUDGET_MS="500",
                CACHE_BUCKET=BUCKET, CACHE_PREFIX=PREFIX, CACHE_S3_FORCE_PATH_STYLE="true",
                AWS_ENDPOINT_URL=s3_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
@@ -108,7 +112,7 @@ def main():
     port = free_port()
     start(["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
            "--ignore-changes"], env=env,
-          stdout=subprocess.DEVNULL, stderr=open(os.path.join(ROOT, "target", "e2e-watch.log"), "w"))
+          stdout=open(WATCH_LOG, "w"), stderr=subprocess.STDOUT)
     wait_port(port, "cargo lambda watch", 600)
 
     # The API Gateway POST (HTTP API v2, IAM-signed in production).
@@ -168,6 +172,9 @@ def main():
     check(r.returncode != 0 and "SyncFailed" in (r.stdout + r.stderr), "a failed scheduled sync fails the invocation")
     meta3 = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "_meta.json")["Body"].read())
     check(meta3 == meta2, "the failed sync left the published meta untouched")
+    logs = open(WATCH_LOG).read()
+    check(len(logs) > 1000 and "sync" in logs, f"the functions' logs were captured ({len(logs)} bytes)")
+    check(all(KEY not in a for a in answers) and KEY not in logs, "the Composio key is in no log line and no answer")
     print("e2e: all cargo-lambda checks passed")
 
 

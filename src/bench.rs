@@ -164,10 +164,7 @@ async fn sync_runs(
     let engine = SyncEngine::new(client(&emu, Some(25)), store.clone(), settings.clone());
     let started = Instant::now();
     let report = engine
-        .run(SyncRequest {
-            full: true,
-            deadline: None,
-        })
+        .run(SyncRequest::full())
         .await
         .map_err(|e| e.to_string())?;
     let ours = started.elapsed();
@@ -200,10 +197,7 @@ async fn sync_runs(
     let memory = Arc::new(MemoryStore::new());
     let engine = SyncEngine::new(client(&emu, Some(25)), memory.clone(), settings);
     engine
-        .run(SyncRequest {
-            full: true,
-            deadline: None,
-        })
+        .run(SyncRequest::full())
         .await
         .map_err(|e| e.to_string())?;
     let writes_before = memory.writes.load(Ordering::Relaxed);
@@ -369,10 +363,7 @@ pub async fn scale_worker(base_url: &str, key: &str, dir: &Path) -> Result<Scale
     settings.no_auth_toolkits.clear();
     let engine = SyncEngine::new(client.clone(), store, settings);
     let report = engine
-        .run(SyncRequest {
-            full: true,
-            deadline: None,
-        })
+        .run(SyncRequest::full())
         .await
         .map_err(|e| e.to_string())?;
     Ok(ScaleResult {
@@ -471,10 +462,7 @@ async fn reads(
     let engine = SyncEngine::new(client(&emu, None), store.clone(), settings);
     check(
         &engine
-            .run(SyncRequest {
-                full: true,
-                deadline: None,
-            })
+            .run(SyncRequest::full())
             .await
             .map_err(|e| e.to_string())?,
     )?;

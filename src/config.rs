@@ -27,7 +27,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("CACHE_PREFIX", "composio-schemas/", "key prefix of every object, in S3 and in CACHE_DIR"),
     ("CACHE_S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing (local S3 servers need it)"),
     ("CACHE_DIR", ".composio-cache", "directory of the cache when no bucket is set"),
-    ("READ_META_TTL_MS", "5000", "how long a warm reader trusts its copy of the meta before checking its ETag"),
+    ("READ_META_TTL_MS", "5000", "how long a warm reader trusts its copy of an object (the meta, a toolkit) before checking its ETag"),
     ("LOG_FORMAT", "text", "`json` for one JSON object per log line (Lambda)"),
     ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
 ];

@@ -33,16 +33,7 @@ async fn app(synced: bool) -> App {
     let store = Arc::new(MemoryStore::new());
     let engine = engine(&emu, store.clone());
     if synced {
-        assert!(
-            engine
-                .run(SyncRequest {
-                    full: true,
-                    deadline: None
-                })
-                .await
-                .unwrap()
-                .success
-        );
+        assert!(engine.run(SyncRequest::full()).await.unwrap().success);
     }
     let reader = Arc::new(CacheReader::new(store.clone(), Duration::from_secs(60)));
     let router = router(reader, Some(engine.clone()));
@@ -174,13 +165,7 @@ async fn a_warm_reader_sees_a_new_sync_once_the_meta_changes() {
     let emu = emulator().await;
     let store = Arc::new(MemoryStore::new());
     let engine = engine(&emu, store.clone());
-    engine
-        .run(SyncRequest {
-            full: true,
-            deadline: None,
-        })
-        .await
-        .unwrap();
+    engine.run(SyncRequest::full()).await.unwrap();
     // TTL zero: every request checks the meta's tag.
     let reader = Arc::new(CacheReader::new(store.clone(), Duration::ZERO));
     let router = router(reader, None);

@@ -28,10 +28,7 @@ async fn a_sync_into_s3_writes_the_reference_layout() {
     let (store, client, bucket) = s3_store(shared_moto(), "composio-schemas/").await;
     let store: Arc<dyn Store> = Arc::new(store);
     let report = engine(&emu, store.clone())
-        .run(SyncRequest {
-            full: true,
-            deadline: None,
-        })
+        .run(SyncRequest::full())
         .await
         .unwrap();
     assert!(report.success, "{report:?}");
@@ -133,16 +130,7 @@ async fn the_s3_server_going_away_mid_sync_leaves_the_previous_meta_valid() {
         S3Store::new(s3_client(&proxy.endpoint), bucket_name, "composio-schemas/").unwrap(),
     );
     let engine = engine(&emu, store.clone());
-    assert!(
-        engine
-            .run(SyncRequest {
-                full: true,
-                deadline: None
-            })
-            .await
-            .unwrap()
-            .success
-    );
+    assert!(engine.run(SyncRequest::full()).await.unwrap().success);
     let before = store.get(&ObjectKey::Meta).await.unwrap().unwrap();
 
     // New versions everywhere, a slow upstream, and the store cut while toolkits are in flight.
@@ -160,14 +148,7 @@ async fn the_s3_server_going_away_mid_sync_leaves_the_previous_meta_valid() {
     emu.set_latency(Duration::from_millis(100), Duration::ZERO);
     let running = tokio::spawn({
         let engine = engine.clone();
-        async move {
-            engine
-                .run(SyncRequest {
-                    full: true,
-                    deadline: None,
-                })
-                .await
-        }
+        async move { engine.run(SyncRequest::full()).await }
     });
     tokio::time::sleep(Duration::from_millis(250)).await;
     proxy.set_open(false);

@@ -24,10 +24,7 @@ const SAMPLE: [(&str, usize); 7] = [
 ];
 
 fn full() -> SyncRequest {
-    SyncRequest {
-        full: true,
-        deadline: None,
-    }
+    SyncRequest::full()
 }
 
 fn fs_store() -> (tempfile::TempDir, Arc<dyn Store>) {

@@ -19,7 +19,7 @@ struct Args {
     #[arg(long)]
     catalog: Option<PathBuf>,
     /// Emulator latency per upstream call.
-    #[arg(long, default_value_t = 262)]
+    #[arg(long, default_value_t = 250)]
     per_call_ms: u64,
     /// Emulator cost per item served, in microseconds.
     #[arg(long, default_value_t = 400)]

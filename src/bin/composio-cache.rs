@@ -295,10 +295,7 @@ async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, Stri
     let bar = progress_bar();
     let report = run_sync(
         &engine.with_observer(observer(bar.clone())),
-        SyncRequest {
-            full: true,
-            deadline: None,
-        },
+        SyncRequest::full(),
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -115,10 +115,12 @@ impl ComposioClient {
                 kind: TransportKind::Other,
                 detail: e.without_url().to_string(),
             })?;
-        let limiter = config
-            .max_rps
-            .and_then(NonZeroU32::new)
-            .map(|rps| RateLimiter::direct(Quota::per_second(rps).allow_burst(rps)));
+        // Composio counts per minute: a burst of two seconds' worth keeps any
+        // minute under 60 × rate + 2 × rate (1,550 at the default 25/s).
+        let limiter = config.max_rps.and_then(NonZeroU32::new).map(|rps| {
+            let burst = rps.saturating_mul(NonZeroU32::new(2).expect("non-zero"));
+            RateLimiter::direct(Quota::per_second(rps).allow_burst(burst))
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

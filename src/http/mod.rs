@@ -152,7 +152,7 @@ fn path_params<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
 async fn root(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     no_query(&q)?;
     Ok(match s.reader.meta().await? {
-        Some(view) => json_bytes(view.root.clone()),
+        Some(view) => json_bytes(view.root()),
         None => axum::Json(json!({"lastSyncedAt": null, "toolkits": []})).into_response(),
     })
 }
@@ -160,7 +160,7 @@ async fn root(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Respon
 async fn toolkits(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     no_query(&q)?;
     Ok(match s.reader.meta().await? {
-        Some(view) => json_bytes(view.toolkits.clone()),
+        Some(view) => json_bytes(view.toolkits()),
         None => axum::Json(json!({"lastSyncedAt": null, "toolkits": []})).into_response(),
     })
 }

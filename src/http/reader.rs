@@ -8,7 +8,7 @@ use crate::store::{ETag, ObjectKey, Store, StoreError};
 use bytes::Bytes;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,13 +19,25 @@ pub enum ReadError {
     Corrupt { key: String, detail: String },
 }
 
-/// The meta and the list answers precomputed from it.
+/// The meta and the list answers built from it, each once, when first asked.
 pub struct MetaView {
     pub meta: Meta,
+    root: OnceLock<Bytes>,
+    toolkits: OnceLock<Bytes>,
+}
+
+impl MetaView {
     /// `GET /` as bytes.
-    pub root: Bytes,
+    pub fn root(&self) -> Bytes {
+        self.root.get_or_init(|| list_root(&self.meta)).clone()
+    }
+
     /// `GET /toolkits` as bytes.
-    pub toolkits: Bytes,
+    pub fn toolkits(&self) -> Bytes {
+        self.toolkits
+            .get_or_init(|| list_toolkits(&self.meta))
+            .clone()
+    }
 }
 
 /// One toolkit object, raw (served as is) and parsed (for the tool route).
@@ -79,9 +91,9 @@ impl CacheReader {
         };
         let meta: Meta = parse(&ObjectKey::Meta, &object.body)?;
         let view = Arc::new(MetaView {
-            root: list_root(&meta),
-            toolkits: list_toolkits(&meta),
             meta,
+            root: OnceLock::new(),
+            toolkits: OnceLock::new(),
         });
         *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = Some(Held {
             value: view.clone(),

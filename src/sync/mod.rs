@@ -54,6 +54,16 @@ pub struct SyncRequest {
     pub deadline: Option<Instant>,
 }
 
+impl SyncRequest {
+    /// Refetch everything, no deadline beyond the engine's own timeout.
+    pub fn full() -> Self {
+        Self {
+            full: true,
+            deadline: None,
+        }
+    }
+}
+
 /// Progress, for the CLI's bar and for logs.
 #[derive(Debug, Clone)]
 pub enum SyncEvent {
