@@ -11,7 +11,7 @@ use std::time::Duration;
 /// (name, default, meaning) of every variable the service reads.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_API_KEY", "(none)", "Composio project API key; needed to sync, never logged"),
-    ("COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio API base URL"),
+    ("COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio API base URL; https, or plain http to loopback only (the emulator)"),
     ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool", "comma-separated toolkits that need no auth config"),
     ("COMPOSIO_MAX_RPS", "25", "client-side request rate limit per sync (0 = none); 25/s = 1,500/min, under the starter plan's 2,000/min"),
     ("COMPOSIO_TIMEOUT_MS", "30000", "timeout of one upstream request"),
@@ -22,7 +22,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_PAGE_LIMIT", "1000", "page size asked of list calls (the API's maximum is 1000)"),
     ("SYNC_CONCURRENCY", "8", "toolkits fetched at once"),
     ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: the function's remaining time, less a margin)"),
-    ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies"),
+    ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must exceed SYNC_TIMEOUT_MS by 60 s"),
     ("CACHE_BUCKET", "(none)", "S3 bucket; when unset the cache is the directory CACHE_DIR"),
     ("CACHE_PREFIX", "composio-schemas/", "key prefix of every object, in S3 and in CACHE_DIR"),
     ("CACHE_S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing (local S3 servers need it)"),
@@ -135,10 +135,14 @@ impl Config {
         };
         let base_url =
             var("COMPOSIO_BASE_URL").unwrap_or_else(|| "https://backend.composio.dev".into());
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        // The key travels in a header: plain HTTP only to this machine (the emulator).
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+        if !(base_url.starts_with("https://") || loopback.iter().any(|p| base_url.starts_with(p))) {
             return Err(ConfigError::Invalid {
                 name: "COMPOSIO_BASE_URL",
-                reason: "must start with https:// or http://".into(),
+                reason:
+                    "must start with https:// (plain http:// only to 127.0.0.1, localhost or [::1])"
+                        .into(),
             });
         }
         let page_limit = number("COMPOSIO_PAGE_LIMIT", 1000)?;
@@ -156,6 +160,15 @@ impl Config {
             });
         }
         let max_rps = number("COMPOSIO_MAX_RPS", 25)?;
+        let sync_timeout = ms("SYNC_TIMEOUT_MS", 780_000)?;
+        let lease_ttl = ms("SYNC_LEASE_TTL_MS", 900_000)?;
+        // A lease must outlive the sync that holds it, publishing included.
+        if lease_ttl < sync_timeout + Duration::from_secs(60) {
+            return Err(ConfigError::Invalid {
+                name: "SYNC_LEASE_TTL_MS",
+                reason: "must exceed SYNC_TIMEOUT_MS by at least 60000".into(),
+            });
+        }
         Ok(Self {
             api_key: var("COMPOSIO_API_KEY").and_then(ApiKey::new),
             base_url,
@@ -168,8 +181,8 @@ impl Config {
             max_body_bytes: number("COMPOSIO_MAX_BODY_BYTES", 32 * 1024 * 1024)? as usize,
             page_limit: page_limit as u32,
             concurrency: concurrency as usize,
-            sync_timeout: ms("SYNC_TIMEOUT_MS", 780_000)?,
-            lease_ttl: ms("SYNC_LEASE_TTL_MS", 900_000)?,
+            sync_timeout,
+            lease_ttl,
             store,
             read_meta_ttl: ms("READ_META_TTL_MS", 5_000)?,
         })
@@ -260,6 +273,8 @@ mod tests {
             ("CACHE_PREFIX", "../x/"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "../etc"),
             ("COMPOSIO_BASE_URL", "ftp://x"),
+            ("COMPOSIO_BASE_URL", "http://backend.composio.dev"),
+            ("SYNC_LEASE_TTL_MS", "1000"),
             ("COMPOSIO_PAGE_LIMIT", "5000"),
             ("CACHE_S3_FORCE_PATH_STYLE", "yes please"),
         ] {

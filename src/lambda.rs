@@ -2,7 +2,7 @@
 //! APIs, function URLs) go through the same axum router as `serve`; the sync
 //! function also takes EventBridge scheduled events and direct invokes.
 
-use crate::http::{run_sync, ApiError, DEADLINE_HEADER};
+use crate::http::{run_sync, ApiError, SyncBudget};
 use crate::sync::{SyncEngine, SyncReport, SyncRequest};
 use axum::Router;
 use lambda_http::request::LambdaRequest;
@@ -40,13 +40,8 @@ pub fn http_service(
                     parts.uri = uri;
                 }
             }
-            // Only the Lambda deadline sets the sync budget, never a caller.
-            parts.headers.remove(DEADLINE_HEADER);
             if let Some(budget) = budget(parts.extensions.get::<Context>()) {
-                parts.headers.insert(
-                    DEADLINE_HEADER,
-                    budget.as_millis().to_string().parse().expect("digits"),
-                );
+                parts.extensions.insert(SyncBudget(budget));
             }
             let request = axum::http::Request::from_parts(parts, axum::body::Body::new(body));
             router.oneshot(request).await

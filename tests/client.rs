@@ -274,3 +274,27 @@ async fn an_unreachable_server_is_a_connect_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_budget_is_not_waited_for() {
+    let emu = emulator().await;
+    // Every call is over the limit, and the window is a minute long.
+    emu.set_rate_limit(Some(RateLimit {
+        max_requests: 0,
+        window: Duration::from_secs(60),
+    }));
+    let c = client(&emu); // retry budget: 2 s
+    let started = std::time::Instant::now();
+    let err = c.get_toolkit(&slug("linkedin")).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        emu.stats().requests,
+        1,
+        "a 60 s Retry-After exceeds the budget: no retry"
+    );
+}

@@ -434,3 +434,33 @@ async fn the_read_only_router_has_no_sync_route() {
     assert_eq!(response.status(), 404, "the read function does not sync");
     assert!(response.json::<Value>().await.unwrap()["error"].is_string());
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_cancel_the_sync() {
+    let app = app(false).await;
+    app.emu
+        .set_latency(Duration::from_millis(150), Duration::ZERO);
+    let base = serve(app.router.clone()).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert!(
+        impatient.post(format!("{base}/sync")).send().await.is_err(),
+        "the client gave up"
+    );
+    let store = app.store.clone();
+    let start = std::time::Instant::now();
+    loop {
+        let published = store.get(&ObjectKey::Meta).await.unwrap().is_some();
+        let released = store.get(&ObjectKey::Lease).await.unwrap().is_none();
+        if published && released {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sync finished and released its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

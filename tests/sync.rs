@@ -375,6 +375,10 @@ async fn a_store_failure_mid_sync_publishes_no_meta() {
         .as_deref()
         .unwrap()
         .contains("injected store failure"));
+    assert_eq!(
+        report.fetched, 7,
+        "every outcome is counted, not only those before the failure"
+    );
     let after = memory.get(&ObjectKey::Meta).await.unwrap().unwrap();
     assert_eq!(before.body, after.body, "the previous meta still rules");
     assert_meta_names_existing_objects(&*memory).await;
@@ -551,4 +555,67 @@ async fn slugs_from_upstream_are_validated_before_they_reach_the_store() {
         "{names:?}"
     );
     assert!(!dir.path().join("escape.json").exists());
+}
+
+#[tokio::test]
+async fn after_a_sync_that_died_every_fetched_toolkit_is_rewritten() {
+    let emu = emulator().await;
+    let (_dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    // A sync died half-way: its lease expired, and it had overwritten linkedin
+    // with content the index does not describe.
+    let key = ObjectKey::Toolkit(Slug::parse("linkedin").unwrap());
+    let mut stray = toolkit(&*store, "linkedin").await.unwrap();
+    stray.tools.truncate(1);
+    stray.tool_count = 1;
+    store
+        .put(
+            &key,
+            serde_json::to_vec(&stray).unwrap().into(),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let dead =
+        serde_json::json!({"owner": "died", "acquiredAt": "x", "expiresAt": "x", "expiresAtMs": 1});
+    store
+        .put(
+            &ObjectKey::Lease,
+            dead.to_string().into(),
+            PutCondition::IfAbsent,
+        )
+        .await
+        .unwrap();
+
+    let report = engine.run(full()).await.unwrap();
+    assert!(report.success);
+    assert_eq!(
+        report.written, 7,
+        "hashes of the index are not trusted after a takeover"
+    );
+    assert_eq!(toolkit(&*store, "linkedin").await.unwrap().tool_count, 4);
+    assert_meta_consistent(&*store).await;
+    // Once a sync published normally, hashes are trusted again.
+    assert_eq!(engine.run(full()).await.unwrap().written, 0);
+}
+
+#[tokio::test]
+async fn pruning_spares_files_the_service_never_wrote() {
+    let emu = emulator().await;
+    let (dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    // Someone else's file under the prefix, named like a toolkit.
+    std::fs::write(dir.path().join("composio-schemas/settings.json"), b"{}").unwrap();
+    emu.set_auth_configs(vec!["linkedin".into()]);
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success);
+    assert!(
+        !report.removed.contains(&"settings".to_string()),
+        "{:?}",
+        report.removed
+    );
+    assert!(dir.path().join("composio-schemas/settings.json").exists());
+    assert!(report.removed.contains(&"github".to_string()));
 }

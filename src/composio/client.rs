@@ -22,7 +22,7 @@ impl ApiKey {
     }
 
     /// Removes the key from a text that came from elsewhere (an upstream message).
-    fn redact(&self, text: &str) -> String {
+    pub fn redact(&self, text: &str) -> String {
         text.replace(&*self.0, "[redacted]")
     }
 }
@@ -134,6 +134,11 @@ impl ComposioClient {
         })
     }
 
+    /// Removes the key from text that came from upstream, before it is kept anywhere.
+    pub fn redact(&self, text: &str) -> String {
+        self.inner.key.redact(text)
+    }
+
     /// HTTP requests sent so far, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
@@ -192,7 +197,10 @@ impl ComposioClient {
                     if !seen.insert(next.clone()) {
                         return Err(UpstreamError::Paging {
                             endpoint: endpoint(path, query),
-                            detail: format!("cursor {next:?} came back twice"),
+                            detail: self
+                                .inner
+                                .key
+                                .redact(&format!("cursor {next:?} came back twice")),
                         });
                     }
                     cursor = Some(next);
@@ -217,13 +225,19 @@ impl ComposioClient {
             .with_max_times(config.max_retries)
             .with_total_delay(Some(config.retry_budget))
             .with_jitter();
-        let max_backoff = config.retry_budget;
+        let budget = config.retry_budget;
+        let mut slept = std::time::Duration::ZERO;
         (|| self.attempt(path, query))
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(UpstreamError::is_retryable)
-            // The server's own Retry-After beats our guess, within the budget.
-            .adjust(|err, planned| planned.map(|d| err.retry_after().unwrap_or(d).min(max_backoff)))
+            // The server's own Retry-After beats our guess; the budget counts both.
+            .adjust(move |err, planned| {
+                let wait = err.retry_after().or(planned)?;
+                planned?;
+                slept += wait;
+                (slept <= budget).then_some(wait)
+            })
             .notify(|err, wait| {
                 self.inner.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %err, wait_ms = wait.as_millis() as u64, "retrying upstream call");
@@ -259,12 +273,15 @@ impl ComposioClient {
             .map(str::to_owned);
         let body = self.read_capped(&endpoint, response).await?;
         if !status.is_success() {
-            let (message, body_request_id) = error_message(&body);
+            let (message, body_request_id) =
+                error_message(&self.inner.key.redact(&String::from_utf8_lossy(&body)));
             return Err(UpstreamError::Status {
                 endpoint,
                 status: status.as_u16(),
-                message: self.inner.key.redact(&message),
-                request_id: body_request_id.or(request_id),
+                message,
+                request_id: body_request_id
+                    .or(request_id)
+                    .map(|id| self.inner.key.redact(&id)),
                 retry_after,
             });
         }
@@ -361,18 +378,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// The API's `{"error":{message, request_id}}`, the 429's `{"message"}`, or the text.
-fn error_message(body: &[u8]) -> (String, Option<String>) {
-    if let Ok(envelope) = serde_json::from_slice::<wire::ErrorEnvelope>(body) {
+/// The API's `{"error":{message, request_id}}`, the 429's `{"message"}`, or
+/// the text. The body is redacted first, so a cut can't leave part of the key.
+fn error_message(body: &str) -> (String, Option<String>) {
+    if let Ok(envelope) = serde_json::from_str::<wire::ErrorEnvelope>(body) {
         return (envelope.error.message, envelope.error.request_id);
     }
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(body) {
         if let Some(m) = map.get("message").and_then(|m| m.as_str()) {
             return (m.to_owned(), None);
         }
     }
-    let text = String::from_utf8_lossy(body);
-    let text: String = text.trim().chars().take(200).collect();
+    let text: String = body.trim().chars().take(200).collect();
     (
         if text.is_empty() {
             "(empty body)".into()
@@ -413,17 +430,17 @@ mod tests {
     #[test]
     fn error_messages_in_every_shape() {
         let (m, id) = error_message(
-            br#"{"error":{"message":"Toolkit not found","code":404,"status":404,"request_id":"r1"}}"#,
+            r#"{"error":{"message":"Toolkit not found","code":404,"status":404,"request_id":"r1"}}"#,
         );
         assert_eq!(
             (m.as_str(), id.as_deref()),
             ("Toolkit not found", Some("r1"))
         );
-        let (m, _) = error_message(br#"{"message":"Rate limit exceeded. Try later"}"#);
+        let (m, _) = error_message(r#"{"message":"Rate limit exceeded. Try later"}"#);
         assert_eq!(m, "Rate limit exceeded. Try later");
-        assert_eq!(error_message(b"").0, "(empty body)");
+        assert_eq!(error_message("").0, "(empty body)");
         assert_eq!(
-            error_message(b"<html>bad gateway</html>").0,
+            error_message("<html>bad gateway</html>").0,
             "<html>bad gateway</html>"
         );
     }

@@ -10,7 +10,7 @@ use crate::store::ObjectKey;
 use crate::sync::{LeaseError, SyncEngine, SyncError, SyncReport, SyncRequest};
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,6 +44,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error("the cache store is unavailable; no sync was started")]
+    StoreUnavailable,
     #[error("{0}")]
     Internal(String),
 }
@@ -79,6 +81,10 @@ impl IntoResponse for ApiError {
                     json!({"error": "a cached object is unreadable; a new sync will replace it"}),
                 )
             }
+            Self::StoreUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": self.to_string()}),
+            ),
             Self::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": m})),
         };
         (status, axum::Json(body)).into_response()
@@ -310,6 +316,7 @@ async fn start_sync(
     State(s): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
+    budget: Option<Extension<SyncBudget>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| {
@@ -324,12 +331,13 @@ async fn start_sync(
         .sync
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("this function does not sync".into()))?;
-    let deadline = headers
-        .get(DEADLINE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
-    let report = run_sync(engine, SyncRequest { full, deadline }).await?;
+    let deadline = budget.map(|Extension(SyncBudget(b))| Instant::now() + b);
+    // Its own task: a client that hangs up must not cancel a sync half-way.
+    let engine = engine.clone();
+    let report =
+        tokio::spawn(async move { run_sync(&engine, SyncRequest { full, deadline }).await })
+            .await
+            .map_err(|e| ApiError::Internal(format!("the sync task failed: {e}")))??;
     let status = if report.success {
         StatusCode::OK
     } else {
@@ -338,8 +346,10 @@ async fn start_sync(
     Ok((status, axum::Json(report)).into_response())
 }
 
-/// Set by the Lambda entry: milliseconds the sync may run before it must publish.
-pub const DEADLINE_HEADER: &str = "x-sync-budget-ms";
+/// How long a sync may run before it must publish: set by the Lambda entry
+/// from the invocation's deadline, as a request extension no caller can forge.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncBudget(pub std::time::Duration);
 
 pub async fn run_sync(engine: &SyncEngine, request: SyncRequest) -> Result<SyncReport, ApiError> {
     match engine.run(request).await {
@@ -347,9 +357,7 @@ pub async fn run_sync(engine: &SyncEngine, request: SyncRequest) -> Result<SyncR
         Err(SyncError::Busy(LeaseError::Held(lease))) => Err(ApiError::Busy(lease)),
         Err(SyncError::Busy(LeaseError::Store(e))) => {
             tracing::error!(error = %e, "could not take the sync lease");
-            Err(ApiError::Internal(
-                "the cache store is unavailable; no sync was started".into(),
-            ))
+            Err(ApiError::StoreUnavailable)
         }
     }
 }

@@ -146,7 +146,11 @@ impl Store for S3Store {
             PutCondition::IfMatch(etag) => request.if_match(etag.0),
         };
         match request.send().await {
-            Ok(out) => Ok(ETag(out.e_tag().unwrap_or_default().to_owned())),
+            // Conditional writes and the lease stand on tags: a server without them can't serve.
+            Ok(out) => out
+                .e_tag()
+                .map(|t| ETag(t.to_owned()))
+                .ok_or_else(|| StoreError::backend("put", &name, "the S3 server returned no ETag")),
             // 409: a concurrent conditional write won the race; 404: If-Match on a missing key.
             Err(e)
                 if matches!(status(&e), Some(412 | 409))

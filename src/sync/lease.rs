@@ -26,6 +26,8 @@ pub enum LeaseError {
 
 pub struct Lease {
     pub record: LeaseRecord,
+    /// The previous holder's lease had expired: that sync died mid-way.
+    pub took_over: bool,
     etag: ETag,
 }
 
@@ -54,20 +56,32 @@ impl Lease {
             .put(&ObjectKey::Lease, body.clone(), PutCondition::IfAbsent)
             .await
         {
-            Ok(etag) => return Ok(Lease { record, etag }),
+            Ok(etag) => {
+                return Ok(Lease {
+                    record,
+                    took_over: false,
+                    etag,
+                })
+            }
             Err(StoreError::PreconditionFailed { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         let Some(current) = store.get(&ObjectKey::Lease).await? else {
             // Released between our two calls: one more create-only try.
-            let etag = store
+            return match store
                 .put(&ObjectKey::Lease, body, PutCondition::IfAbsent)
                 .await
-                .map_err(|e| match e {
-                    StoreError::PreconditionFailed { .. } => LeaseError::Held(record.clone()),
-                    e => e.into(),
-                })?;
-            return Ok(Lease { record, etag });
+            {
+                Ok(etag) => Ok(Lease {
+                    record,
+                    took_over: false,
+                    etag,
+                }),
+                Err(StoreError::PreconditionFailed { .. }) => {
+                    Err(LeaseError::Held(current_holder(store).await?))
+                }
+                Err(e) => Err(e.into()),
+            };
         };
         // An unreadable lease is treated as expired: it cannot name a live holder.
         let held: Option<LeaseRecord> = serde_json::from_slice(&current.body).ok();
@@ -79,20 +93,21 @@ impl Lease {
             .put(&ObjectKey::Lease, body, PutCondition::IfMatch(current.etag))
             .await
         {
-            Ok(etag) => Ok(Lease { record, etag }),
+            Ok(etag) => Ok(Lease {
+                record,
+                took_over: true,
+                etag,
+            }),
             Err(StoreError::PreconditionFailed { .. }) => {
-                let winner = store
-                    .get(&ObjectKey::Lease)
-                    .await?
-                    .and_then(|o| serde_json::from_slice(&o.body).ok())
-                    .unwrap_or(record);
-                Err(LeaseError::Held(winner))
+                Err(LeaseError::Held(current_holder(store).await?))
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Removes the lease if it is still ours.
+    /// Removes the lease if it is still ours. (A HEAD then a DELETE: a takeover
+    /// can only fall between them if this sync outlived its TTL, which the
+    /// configuration forbids: the TTL must exceed the sync timeout.)
     pub async fn release(self, store: &dyn Store) -> Result<(), StoreError> {
         match store.etag(&ObjectKey::Lease).await? {
             Some(etag) if etag == self.etag => store.delete(&ObjectKey::Lease).await,
@@ -102,6 +117,20 @@ impl Lease {
             }
         }
     }
+}
+
+/// Whoever holds the lease now, for a 409; never ourselves by mistake.
+async fn current_holder(store: &dyn Store) -> Result<LeaseRecord, StoreError> {
+    let held = store
+        .get(&ObjectKey::Lease)
+        .await?
+        .and_then(|o| serde_json::from_slice::<LeaseRecord>(&o.body).ok());
+    Ok(held.unwrap_or_else(|| LeaseRecord {
+        owner: "unknown (the lease changed hands just now)".into(),
+        acquired_at: timestamp(SystemTime::now()),
+        expires_at: String::new(),
+        expires_at_ms: 0,
+    }))
 }
 
 #[cfg(test)]

@@ -122,10 +122,6 @@ impl SyncEngine {
         self
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     fn emit(&self, event: SyncEvent) {
         if let Some(observer) = &self.observer {
             observer(event);
@@ -143,7 +139,13 @@ impl SyncEngine {
 
         let mut report = SyncReport::new(sync_id.clone(), timestamp(started_at), request.full);
         let deadline = request.deadline.unwrap_or(started + self.settings.timeout);
-        if let Err(abort) = self.sync(&request, deadline, &mut report, started).await {
+        // After a sync that died or failed to publish, objects may be newer
+        // than the index says: compare fetched content with nothing, write it.
+        let trust_hashes = !lease.took_over && !self.last_run_left_unpublished_writes().await;
+        if let Err(abort) = self
+            .sync(&request, deadline, trust_hashes, &mut report, started)
+            .await
+        {
             tracing::error!(error = %abort, "sync not published");
             report.success = false;
             report.message = Some(abort.to_string());
@@ -169,6 +171,7 @@ impl SyncEngine {
         &self,
         request: &SyncRequest,
         deadline: Instant,
+        trust_hashes: bool,
         report: &mut SyncReport,
         started: Instant,
     ) -> Result<(), Abort> {
@@ -250,7 +253,8 @@ impl SyncEngine {
                 let exists = existing.contains(&slug);
                 async move {
                     let fetched = tokio::time::timeout_at(deadline.into(), self.fetch(&slug)).await;
-                    self.settle(slug, prev, exists, fetched).await
+                    self.settle(slug, prev, exists && trust_hashes, fetched)
+                        .await
                 }
             })
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -260,30 +264,34 @@ impl SyncEngine {
         let mut index: BTreeMap<Slug, IndexEntry> =
             unchanged.into_iter().map(|e| (e.slug.clone(), e)).collect();
         let mut fetched_ok = 0;
+        let mut written: BTreeSet<Slug> = BTreeSet::new();
+        let mut store_error = None;
         for outcome in outcomes {
             report.fetched += 1;
-            match outcome? {
-                Outcome::Written(entry) => {
+            match outcome {
+                Err(e) => {
+                    store_error.get_or_insert(e);
+                }
+                Ok(Outcome::Written(entry)) => {
                     fetched_ok += 1;
                     report.written += 1;
+                    written.insert(entry.slug.clone());
                     index.insert(entry.slug.clone(), entry);
                 }
-                Outcome::Same(entry) => {
+                Ok(Outcome::Same(entry)) => {
                     fetched_ok += 1;
                     report.unchanged += 1;
                     index.insert(entry.slug.clone(), entry);
                 }
-                Outcome::Failed(failure) => {
-                    if let Some(prev) = Slug::parse(&failure.slug)
+                Ok(Outcome::Failed(failure)) => {
+                    let prev = Slug::parse(&failure.slug)
                         .ok()
-                        .and_then(|s| prev_index.get(&s).copied())
-                    {
-                        if existing.contains(&prev.slug) {
-                            let mut stale = prev.clone();
-                            stale.stale = true;
-                            stale.last_error = Some(failure.error.clone());
-                            index.insert(stale.slug.clone(), stale);
-                        }
+                        .and_then(|s| prev_index.get(&s).copied());
+                    if let Some(prev) = prev.filter(|p| existing.contains(&p.slug)) {
+                        let mut stale = prev.clone();
+                        stale.stale = true;
+                        stale.last_error = Some(failure.error.clone());
+                        index.insert(stale.slug.clone(), stale);
                     }
                     failures.push(failure);
                 }
@@ -291,6 +299,9 @@ impl SyncEngine {
         }
         failures.sort_by(|a, b| a.slug.cmp(&b.slug));
         report.failed = failures.clone();
+        if let Some(e) = store_error {
+            return Err(e.into());
+        }
         if report.fetched > 0 && fetched_ok == 0 && report.unchanged == 0 {
             return Err(Abort::AllFailed);
         }
@@ -319,15 +330,28 @@ impl SyncEngine {
         report.toolkits = meta.toolkit_count;
         report.tools = meta.total_tool_count;
 
-        // Only now may objects the new meta no longer names go.
+        // Only now may objects the new meta no longer names go, and only ours:
+        // named by the previous index or written by this run.
         let kept: BTreeSet<&Slug> = meta.toolkits.iter().map(|e| &e.slug).collect();
-        for slug in existing.iter().filter(|s| !kept.contains(s)) {
+        let ours = existing
+            .iter()
+            .filter(|s| prev_index.contains_key(s) || written.contains(*s));
+        for slug in ours.filter(|s| !kept.contains(s)) {
             match self.store.delete(&ObjectKey::Toolkit(slug.clone())).await {
                 Ok(()) => report.removed.push(slug.to_string()),
                 Err(e) => tracing::warn!(toolkit = %slug, error = %e, "could not prune a toolkit"),
             }
         }
         Ok(())
+    }
+
+    async fn last_run_left_unpublished_writes(&self) -> bool {
+        match self.store.get(&ObjectKey::LastRun).await {
+            Ok(Some(o)) => serde_json::from_slice::<SyncReport>(&o.body)
+                .map(|r| !r.published && r.written > 0)
+                .unwrap_or(false),
+            _ => false,
+        }
     }
 
     async fn read_meta(&self) -> Result<Option<(Meta, ETag)>, StoreError> {
@@ -377,7 +401,7 @@ impl SyncEngine {
                     }
                 }
                 Err(e) => {
-                    let shown: String = raw.chars().take(120).collect();
+                    let shown: String = self.client.redact(&raw).chars().take(120).collect();
                     if !refused.iter().any(|f: &Failure| f.slug == shown) {
                         refused.push(Failure {
                             slug: shown,
@@ -447,6 +471,7 @@ impl SyncEngine {
     }
 
     fn failed(&self, slug: Slug, error: String) -> Outcome {
+        let error = self.client.redact(&error);
         tracing::warn!(toolkit = %slug, %error, "toolkit failed");
         self.emit(SyncEvent::Failed {
             slug: slug.to_string(),
