@@ -247,17 +247,21 @@ impl SyncEngine {
             unchanged: unchanged.len(),
         });
 
+        // Two stages: the concurrency bound is for Composio, so a slot is
+        // freed as soon as a toolkit is fetched, not when it is written.
+        let concurrency = self.settings.concurrency.max(1);
         let outcomes: Vec<Result<Outcome, StoreError>> = futures::stream::iter(to_fetch)
-            .map(|slug| {
+            .map(|slug| async move {
+                let fetched = tokio::time::timeout_at(deadline.into(), self.fetch(&slug)).await;
+                (slug, fetched)
+            })
+            .buffer_unordered(concurrency)
+            .map(|(slug, fetched)| {
                 let prev = prev_index.get(&slug).map(|e| (*e).clone());
                 let exists = existing.contains(&slug);
-                async move {
-                    let fetched = tokio::time::timeout_at(deadline.into(), self.fetch(&slug)).await;
-                    self.settle(slug, prev, exists && trust_hashes, fetched)
-                        .await
-                }
+                self.settle(slug, prev, exists && trust_hashes, fetched)
             })
-            .buffer_unordered(self.settings.concurrency.max(1))
+            .buffer_unordered(concurrency)
             .collect()
             .await;
 
