@@ -33,6 +33,20 @@ fn fs_store() -> (tempfile::TempDir, Arc<dyn Store>) {
     (dir, store)
 }
 
+/// The emulator, a directory store and an engine, after a first full sync.
+async fn synced() -> (
+    composio_schema_cache::emulator::Emulator,
+    tempfile::TempDir,
+    Arc<dyn Store>,
+    SyncEngine,
+) {
+    let emu = emulator().await;
+    let (dir, store) = fs_store();
+    let engine = engine(&emu, store.clone());
+    assert!(engine.run(full()).await.unwrap().success);
+    (emu, dir, store, engine)
+}
+
 async fn toolkit(store: &dyn Store, slug: &str) -> Option<CachedToolkit> {
     let object = store
         .get(&ObjectKey::Toolkit(Slug::parse(slug).unwrap()))
@@ -133,10 +147,7 @@ async fn a_resync_with_nothing_changed_costs_two_requests_and_no_writes() {
 
 #[tokio::test]
 async fn a_new_version_refetches_and_rewrites_only_that_toolkit() {
-    let emu = emulator().await;
-    let (_dir, store) = fs_store();
-    let engine = engine(&emu, store.clone());
-    engine.run(full()).await.unwrap();
+    let (emu, _dir, store, engine) = synced().await;
     emu.publish_new_version("linkedin");
     let report = engine.run(SyncRequest::default()).await.unwrap();
     assert!(report.success);
@@ -187,10 +198,7 @@ async fn a_failing_listing_falls_back_to_a_full_sync() {
 
 #[tokio::test]
 async fn one_failing_toolkit_keeps_its_last_good_copy_and_the_others_sync() {
-    let emu = emulator().await;
-    let (_dir, store) = fs_store();
-    let engine = engine(&emu, store.clone());
-    engine.run(full()).await.unwrap();
+    let (emu, _dir, store, engine) = synced().await;
     let before = toolkit(&*store, "firecrawl").await.unwrap();
 
     emu.set_fault(
@@ -334,10 +342,7 @@ async fn a_sync_where_every_toolkit_failed_is_not_a_success_and_publishes_nothin
 
 #[tokio::test]
 async fn auth_config_failure_publishes_nothing_and_keeps_the_previous_cache() {
-    let emu = emulator().await;
-    let (_dir, store) = fs_store();
-    let engine = engine(&emu, store.clone());
-    engine.run(full()).await.unwrap();
+    let (emu, _dir, store, engine) = synced().await;
     let before = store.get(&ObjectKey::Meta).await.unwrap().unwrap();
     emu.set_listing_fault(
         "auth_configs",
@@ -396,10 +401,7 @@ async fn a_store_failure_mid_sync_publishes_no_meta() {
 
 #[tokio::test]
 async fn a_toolkit_that_left_the_auth_configs_is_pruned_after_publishing() {
-    let emu = emulator().await;
-    let (_dir, store) = fs_store();
-    let engine = engine(&emu, store.clone());
-    engine.run(full()).await.unwrap();
+    let (emu, _dir, store, engine) = synced().await;
     emu.set_auth_configs(vec!["github".into(), "linkedin".into()]);
     let report = engine.run(SyncRequest::default()).await.unwrap();
     assert!(report.success);
@@ -559,10 +561,7 @@ async fn slugs_from_upstream_are_validated_before_they_reach_the_store() {
 
 #[tokio::test]
 async fn after_a_sync_that_died_every_fetched_toolkit_is_rewritten() {
-    let emu = emulator().await;
-    let (_dir, store) = fs_store();
-    let engine = engine(&emu, store.clone());
-    engine.run(full()).await.unwrap();
+    let (_emu, _dir, store, engine) = synced().await;
     // A sync died half-way: its lease expired, and it had overwritten linkedin
     // with content the index does not describe.
     let key = ObjectKey::Toolkit(Slug::parse("linkedin").unwrap());
@@ -602,10 +601,7 @@ async fn after_a_sync_that_died_every_fetched_toolkit_is_rewritten() {
 
 #[tokio::test]
 async fn pruning_spares_files_the_service_never_wrote() {
-    let emu = emulator().await;
-    let (dir, store) = fs_store();
-    let engine = engine(&emu, store.clone());
-    engine.run(full()).await.unwrap();
+    let (emu, dir, _store, engine) = synced().await;
     // Someone else's file under the prefix, named like a toolkit.
     std::fs::write(dir.path().join("composio-schemas/settings.json"), b"{}").unwrap();
     emu.set_auth_configs(vec!["linkedin".into()]);
