@@ -7,7 +7,7 @@ mod support;
 use composio_schema_cache::emulator::{Emulator, Fault, FaultKind, FaultTarget};
 use composio_schema_cache::http::{router, CacheReader, BASE};
 use composio_schema_cache::lambda::{handle_http, handle_sync_event, InvocationError};
-use composio_schema_cache::store::{MemoryStore, ObjectKey, PutCondition, Store};
+use composio_schema_cache::store::{MemoryStore, ObjectKey, Store};
 use composio_schema_cache::sync::{SyncEngine, SyncRequest};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -263,15 +263,13 @@ async fn a_failed_scheduled_sync_fails_the_invocation() {
 #[tokio::test]
 async fn a_held_lease_is_a_409_over_http_and_a_failed_invocation_otherwise() {
     let app = app(true).await;
-    let lease = json!({"owner": "other-sync", "acquiredAt": "2026-11-22T00:00:00.000Z", "expiresAt": "x", "expiresAtMs": u64::MAX / 2});
-    app.store
-        .put(
-            &ObjectKey::Lease,
-            lease.to_string().into(),
-            PutCondition::IfAbsent,
-        )
-        .await
-        .unwrap();
+    plant_lease(
+        &*app.store,
+        "other-sync",
+        "2026-11-22T00:00:00.000Z",
+        u64::MAX / 2,
+    )
+    .await;
     let response = sync_event(&app, "sync-apigw-v2.json").await.unwrap();
     assert_eq!(response["statusCode"], 409);
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();

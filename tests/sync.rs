@@ -440,34 +440,18 @@ async fn two_syncs_at_once_exactly_one_runs() {
 async fn a_lease_left_by_a_dead_holder_is_taken_over_after_it_expires() {
     let emu = emulator().await;
     let (_dir, store) = fs_store();
-    let dead = serde_json::json!({
-        "owner": "crashed-sync", "acquiredAt": "2026-01-01T00:00:00.000Z",
-        "expiresAt": "2026-01-01T00:15:00.000Z", "expiresAtMs": 1_767_226_500_000u64
-    });
-    store
-        .put(
-            &ObjectKey::Lease,
-            dead.to_string().into(),
-            PutCondition::IfAbsent,
-        )
-        .await
-        .unwrap();
+    plant_lease(
+        &*store,
+        "crashed-sync",
+        "2026-01-01T00:00:00.000Z",
+        1_767_226_500_000,
+    )
+    .await;
     let report = engine(&emu, store.clone()).run(full()).await.unwrap();
     assert!(report.success);
 
     // A live lease is respected.
-    let far = serde_json::json!({
-        "owner": "running-sync", "acquiredAt": "now", "expiresAt": "later",
-        "expiresAtMs": u64::MAX / 2
-    });
-    store
-        .put(
-            &ObjectKey::Lease,
-            far.to_string().into(),
-            PutCondition::Overwrite,
-        )
-        .await
-        .unwrap();
+    plant_lease(&*store, "running-sync", "now", u64::MAX / 2).await;
     match engine(&emu, store.clone()).run(full()).await {
         Err(SyncError::Busy(LeaseError::Held(l))) => assert_eq!(l.owner, "running-sync"),
         other => panic!("expected Busy, got {other:?}"),
@@ -576,16 +560,7 @@ async fn after_a_sync_that_died_every_fetched_toolkit_is_rewritten() {
         )
         .await
         .unwrap();
-    let dead =
-        serde_json::json!({"owner": "died", "acquiredAt": "x", "expiresAt": "x", "expiresAtMs": 1});
-    store
-        .put(
-            &ObjectKey::Lease,
-            dead.to_string().into(),
-            PutCondition::IfAbsent,
-        )
-        .await
-        .unwrap();
+    plant_lease(&*store, "died", "x", 1).await;
 
     let report = engine.run(full()).await.unwrap();
     assert!(report.success);

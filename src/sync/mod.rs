@@ -175,16 +175,9 @@ impl SyncEngine {
         report: &mut SyncReport,
         started: Instant,
     ) -> Result<(), Abort> {
-        let previous = self.read_meta().await?;
-        let (prev_meta, prev_etag) = match previous {
-            Some((meta, etag)) => (Some(meta), Some(etag)),
-            None => (None, None),
-        };
-        let prev_index: HashMap<&Slug, &IndexEntry> = prev_meta
-            .iter()
-            .flat_map(|m| m.toolkits.iter())
-            .map(|e| (&e.slug, e))
-            .collect();
+        let (prev_entries, prev_etag) = self.read_index().await?;
+        let prev_index: HashMap<&Slug, &IndexEntry> =
+            prev_entries.iter().map(|e| (&e.slug, e)).collect();
 
         // The listing is independent of the auth configs: ask both at once.
         let (plan, listing) = tokio::join!(self.plan(), self.client.list_toolkits());
@@ -358,25 +351,17 @@ impl SyncEngine {
         }
     }
 
-    async fn read_meta(&self) -> Result<Option<(Meta, ETag)>, StoreError> {
+    /// The published index and the meta's tag (for the compare-and-swap).
+    async fn read_index(&self) -> Result<(Vec<IndexEntry>, Option<ETag>), StoreError> {
         let Some(object) = self.store.get(&ObjectKey::Meta).await? else {
-            return Ok(None);
+            return Ok((Vec::new(), None));
         };
         match serde_json::from_slice::<Meta>(&object.body) {
-            Ok(meta) => Ok(Some((meta, object.etag))),
+            Ok(meta) => Ok((meta.toolkits, Some(object.etag))),
             Err(e) => {
                 // Unreadable: start from nothing, but still replace it by CAS.
                 tracing::warn!(error = %e, "previous meta is unreadable; syncing from scratch");
-                let empty = Meta {
-                    last_synced_at: String::new(),
-                    toolkit_count: 0,
-                    total_tool_count: 0,
-                    sync_duration_ms: 0,
-                    sync_id: String::new(),
-                    toolkits: Vec::new(),
-                    failed: Vec::new(),
-                };
-                Ok(Some((empty, object.etag)))
+                Ok((Vec::new(), Some(object.etag)))
             }
         }
     }

@@ -307,3 +307,22 @@ impl Cuttable {
         let _ = self.open.send(open);
     }
 }
+
+/// Leaves a lease in the store as another sync would: `expires_at_ms` in the
+/// past for a dead holder, far ahead for a live one.
+pub async fn plant_lease(store: &dyn Store, owner: &str, acquired_at: &str, expires_at_ms: u64) {
+    let record = composio_schema_cache::sync::LeaseRecord {
+        owner: owner.into(),
+        acquired_at: acquired_at.into(),
+        expires_at: String::new(),
+        expires_at_ms,
+    };
+    store
+        .put(
+            &ObjectKey::Lease,
+            serde_json::to_vec(&record).unwrap().into(),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+}
