@@ -160,7 +160,7 @@ async fn sync_runs(
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> =
         Arc::new(FsStore::new(dir.path(), "composio-schemas/").map_err(|e| e.to_string())?);
-    let settings = SyncSettings::default();
+    let settings = crate::config::Config::defaults().sync_settings();
     let engine = SyncEngine::new(client(&emu, Some(25)), store.clone(), settings.clone());
     let started = Instant::now();
     let report = engine
@@ -359,7 +359,7 @@ pub async fn scale_worker(base_url: &str, key: &str, dir: &Path) -> Result<Scale
     let client = ComposioClient::new(config).map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> =
         Arc::new(FsStore::new(dir, "composio-schemas/").map_err(|e| e.to_string())?);
-    let mut settings = SyncSettings::default();
+    let mut settings = crate::config::Config::defaults().sync_settings();
     settings.no_auth_toolkits.clear();
     let engine = SyncEngine::new(client.clone(), store, settings);
     let report = engine
@@ -369,7 +369,7 @@ pub async fn scale_worker(base_url: &str, key: &str, dir: &Path) -> Result<Scale
     Ok(ScaleResult {
         report,
         peak_rss_kb: peak_rss_kb(),
-        retries: client.retries(),
+        retries: client.stats().retries,
     })
 }
 
@@ -457,7 +457,7 @@ async fn reads(
     let store = Arc::new(MemoryStore::new());
     let settings = SyncSettings {
         concurrency: 32,
-        ..Default::default()
+        ..crate::config::Config::defaults().sync_settings()
     };
     let engine = SyncEngine::new(client(&emu, None), store.clone(), settings);
     check(

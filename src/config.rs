@@ -1,36 +1,52 @@
-//! Every environment variable, parsed once into a typed `Config`. The README's
-//! configuration table is checked against [`VARIABLES`] by a test.
+//! Every environment variable, parsed once into a typed `Config` nested by
+//! concern. Defaults live in one place, [`VARIABLES`], which the README's
+//! configuration table is checked against by a test.
 
 use crate::cache::Slug;
 use crate::composio::{ApiKey, ClientConfig};
 use crate::store::validate_prefix;
-use crate::sync::SyncSettings;
+use crate::sync::{SyncSettings, STORE_OPS_AFTER_DEADLINE};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// No default: the variable is optional.
+const NONE: &str = "(none)";
+
 /// (name, default, meaning) of every variable the service reads.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
-    ("COMPOSIO_API_KEY", "(none)", "Composio project API key; needed to sync, never logged"),
+    ("COMPOSIO_API_KEY", NONE, "Composio project API key; needed to sync, never logged"),
     ("COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio API base URL; https, or plain http to loopback only (the emulator)"),
     ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool", "comma-separated toolkits that need no auth config"),
-    ("COMPOSIO_MAX_RPS", "25", "client-side request rate limit per sync (0 = none); 25/s = 1,500/min, under the starter plan's 2,000/min"),
+    ("COMPOSIO_MAX_RPS", "25", "ceiling of the client's request rate per process (0 = none); it adapts below this to what the server signals; 25/s = 1,500/min, under the starter plan's 2,000/min"),
+    ("COMPOSIO_BURST", "50", "requests sent at once before the rate applies"),
     ("COMPOSIO_TIMEOUT_MS", "30000", "timeout of one upstream request"),
     ("COMPOSIO_CONNECT_TIMEOUT_MS", "5000", "connect timeout of one upstream request"),
-    ("COMPOSIO_MAX_RETRIES", "4", "retries of a failed upstream call (408, 409, 429, 5xx, timeouts, resets)"),
-    ("COMPOSIO_RETRY_BUDGET_MS", "60000", "total time one call may spend waiting between retries"),
+    ("COMPOSIO_MAX_RETRIES", "4", "retries of a call after errors (408, 409, 5xx, timeouts, resets, malformed bodies); 429s do not count"),
+    ("COMPOSIO_RETRY_BUDGET_MS", "60000", "total time one call may spend waiting to retry, 429 pauses included"),
     ("COMPOSIO_MAX_BODY_BYTES", "33554432", "largest upstream response body accepted"),
     ("COMPOSIO_PAGE_LIMIT", "1000", "page size asked of list calls (the API's maximum is 1000)"),
     ("SYNC_CONCURRENCY", "8", "toolkits fetched at once"),
-    ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: the function's remaining time, less a margin)"),
-    ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must exceed SYNC_TIMEOUT_MS by 60 s"),
-    ("CACHE_BUCKET", "(none)", "S3 bucket; when unset the cache is the directory CACHE_DIR"),
+    ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
+    ("SYNC_STORE_TIMEOUT_MS", "15000", "bound of each store operation of a sync, so work after its deadline is bounded"),
+    ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must cover SYNC_TIMEOUT_MS plus 8 store operations"),
+    ("SYNC_MAX_SHRINK", "50", "largest share (percent) of the published toolkits a sync may drop; more publishes nothing (override: --allow-shrink, allowShrink)"),
+    ("CACHE_BUCKET", NONE, "S3 bucket; when unset the cache is the directory CACHE_DIR"),
     ("CACHE_PREFIX", "composio-schemas/", "key prefix of every object, in S3 and in CACHE_DIR"),
     ("CACHE_S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing (local S3 servers need it)"),
     ("CACHE_DIR", ".composio-cache", "directory of the cache when no bucket is set"),
-    ("READ_META_TTL_MS", "5000", "how long a warm reader trusts its copy of an object (the meta, a toolkit) before checking its ETag"),
+    ("READ_META_TTL_MS", "5000", "how long a warm reader trusts its copy of the meta before checking its ETag"),
+    ("READ_STALE_IF_ERROR_MS", "600000", "how long a warm reader keeps serving its copy (marked stale) when the store cannot be reached"),
     ("LOG_FORMAT", "text", "`json` for one JSON object per log line (Lambda)"),
     ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
 ];
+
+fn default_of(name: &str) -> Option<&'static str> {
+    VARIABLES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, default, _)| *default)
+        .filter(|d| *d != NONE)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -53,23 +69,105 @@ pub enum StoreConfig {
     },
 }
 
+impl StoreConfig {
+    pub fn prefix(&self) -> &str {
+        match self {
+            Self::S3 { prefix, .. } | Self::Dir { prefix, .. } => prefix,
+        }
+    }
+}
+
+/// The upstream: where, with which key, how fast and how patiently.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct ComposioConfig {
     pub api_key: Option<ApiKey>,
     pub base_url: String,
     pub no_auth_toolkits: Vec<Slug>,
     pub max_rps: Option<u32>,
+    pub burst: u32,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_retries: usize,
     pub retry_budget: Duration,
     pub max_body_bytes: usize,
     pub page_limit: u32,
+}
+
+/// The engine: how much at once, how long, how safely.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
     pub concurrency: usize,
-    pub sync_timeout: Duration,
+    pub timeout: Duration,
+    pub store_timeout: Duration,
     pub lease_ttl: Duration,
+    pub max_shrink: f64,
+}
+
+/// The warm reader.
+#[derive(Debug, Clone)]
+pub struct ReadConfig {
+    pub meta_ttl: Duration,
+    pub stale_if_error: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub composio: ComposioConfig,
+    pub sync: SyncConfig,
     pub store: StoreConfig,
-    pub read_meta_ttl: Duration,
+    pub read: ReadConfig,
+}
+
+/// Reads variables through `get`, falling back on the table's defaults.
+struct Vars<F> {
+    get: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| default_of(name).map(str::to_owned))
+    }
+
+    fn number(&self, name: &'static str) -> Result<u64, ConfigError> {
+        let raw = self.text(name).unwrap_or_default();
+        raw.parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} is not a whole number"),
+        })
+    }
+
+    fn ranged(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let n = self.number(name)?;
+        if !range.contains(&n) {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("must be {} to {}", range.start(), range.end()),
+            });
+        }
+        Ok(n)
+    }
+
+    fn ms(&self, name: &'static str) -> Result<Duration, ConfigError> {
+        self.number(name).map(Duration::from_millis)
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.text(name).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{other:?} is not true or false"),
+            }),
+        }
+    }
 }
 
 impl Config {
@@ -77,138 +175,149 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Every default, as if no variable were set.
+    pub fn defaults() -> Self {
+        Self::from_lookup(|_| None).expect("the defaults are valid")
+    }
+
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
-                    name,
-                    reason: format!("{v:?} is not a whole number"),
-                }),
-            }
-        };
-        let ms =
-            |name: &'static str, default: u64| number(name, default).map(Duration::from_millis);
-
-        let no_auth_toolkits = var("COMPOSIO_NO_AUTH_TOOLKITS")
-            .unwrap_or_else(|| "browser_tool".into())
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                Slug::parse(s).map_err(|e| ConfigError::Invalid {
-                    name: "COMPOSIO_NO_AUTH_TOOLKITS",
-                    reason: format!("{s:?}: {e}"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let prefix = get("CACHE_PREFIX").unwrap_or_else(|| "composio-schemas/".into());
-        validate_prefix(&prefix).map_err(|reason| ConfigError::Invalid {
-            name: "CACHE_PREFIX",
-            reason,
-        })?;
-        let store = match var("CACHE_BUCKET") {
-            Some(bucket) => StoreConfig::S3 {
-                bucket,
-                prefix,
-                force_path_style: match var("CACHE_S3_FORCE_PATH_STYLE").as_deref() {
-                    None | Some("false") | Some("0") => false,
-                    Some("true") | Some("1") => true,
-                    Some(other) => {
-                        return Err(ConfigError::Invalid {
-                            name: "CACHE_S3_FORCE_PATH_STYLE",
-                            reason: format!("{other:?} is not true or false"),
-                        })
-                    }
-                },
-            },
-            None => StoreConfig::Dir {
-                dir: PathBuf::from(var("CACHE_DIR").unwrap_or_else(|| ".composio-cache".into())),
-                prefix,
-            },
-        };
-        let base_url =
-            var("COMPOSIO_BASE_URL").unwrap_or_else(|| "https://backend.composio.dev".into());
-        // The key travels in a header: plain HTTP only to this machine (the emulator).
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-        if !(base_url.starts_with("https://") || loopback.iter().any(|p| base_url.starts_with(p))) {
-            return Err(ConfigError::Invalid {
-                name: "COMPOSIO_BASE_URL",
-                reason:
-                    "must start with https:// (plain http:// only to 127.0.0.1, localhost or [::1])"
-                        .into(),
-            });
-        }
-        let page_limit = number("COMPOSIO_PAGE_LIMIT", 1000)?;
-        if !(1..=1000).contains(&page_limit) {
-            return Err(ConfigError::Invalid {
-                name: "COMPOSIO_PAGE_LIMIT",
-                reason: "must be 1 to 1000".into(),
-            });
-        }
-        let concurrency = number("SYNC_CONCURRENCY", 8)?;
-        if !(1..=256).contains(&concurrency) {
-            return Err(ConfigError::Invalid {
-                name: "SYNC_CONCURRENCY",
-                reason: "must be 1 to 256".into(),
-            });
-        }
-        let max_rps = number("COMPOSIO_MAX_RPS", 25)?;
-        let sync_timeout = ms("SYNC_TIMEOUT_MS", 780_000)?;
-        let lease_ttl = ms("SYNC_LEASE_TTL_MS", 900_000)?;
-        // A lease must outlive the sync that holds it, publishing included.
-        if lease_ttl < sync_timeout + Duration::from_secs(60) {
-            return Err(ConfigError::Invalid {
-                name: "SYNC_LEASE_TTL_MS",
-                reason: "must exceed SYNC_TIMEOUT_MS by at least 60000".into(),
-            });
-        }
+        let vars = Vars { get };
         Ok(Self {
-            api_key: var("COMPOSIO_API_KEY").and_then(ApiKey::new),
-            base_url,
-            no_auth_toolkits,
-            max_rps: (max_rps > 0).then_some(max_rps.min(u32::MAX as u64) as u32),
-            request_timeout: ms("COMPOSIO_TIMEOUT_MS", 30_000)?,
-            connect_timeout: ms("COMPOSIO_CONNECT_TIMEOUT_MS", 5_000)?,
-            max_retries: number("COMPOSIO_MAX_RETRIES", 4)? as usize,
-            retry_budget: ms("COMPOSIO_RETRY_BUDGET_MS", 60_000)?,
-            max_body_bytes: number("COMPOSIO_MAX_BODY_BYTES", 32 * 1024 * 1024)? as usize,
-            page_limit: page_limit as u32,
-            concurrency: concurrency as usize,
-            sync_timeout,
-            lease_ttl,
-            store,
-            read_meta_ttl: ms("READ_META_TTL_MS", 5_000)?,
+            composio: composio(&vars)?,
+            sync: sync(&vars)?,
+            store: store(&vars)?,
+            read: ReadConfig {
+                meta_ttl: vars.ms("READ_META_TTL_MS")?,
+                stale_if_error: vars.ms("READ_STALE_IF_ERROR_MS")?,
+            },
         })
     }
 
     pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
-        let key = self.api_key.clone().ok_or(ConfigError::MissingApiKey)?;
-        let mut c = ClientConfig::new(self.base_url.clone(), key);
-        c.page_limit = self.page_limit;
-        c.max_rps = self.max_rps;
-        c.request_timeout = self.request_timeout;
-        c.connect_timeout = self.connect_timeout;
-        c.max_retries = self.max_retries;
-        c.retry_budget = self.retry_budget;
-        c.max_body_bytes = self.max_body_bytes;
-        Ok(c)
+        let c = &self.composio;
+        let key = c.api_key.clone().ok_or(ConfigError::MissingApiKey)?;
+        let mut client = ClientConfig::new(c.base_url.clone(), key);
+        client.page_limit = c.page_limit;
+        client.max_rps = c.max_rps;
+        client.burst = c.burst;
+        client.request_timeout = c.request_timeout;
+        client.connect_timeout = c.connect_timeout;
+        client.max_retries = c.max_retries;
+        client.retry_budget = c.retry_budget;
+        client.max_body_bytes = c.max_body_bytes;
+        Ok(client)
     }
 
     pub fn sync_settings(&self) -> SyncSettings {
         SyncSettings {
-            no_auth_toolkits: self.no_auth_toolkits.clone(),
-            concurrency: self.concurrency,
-            lease_ttl: self.lease_ttl,
-            timeout: self.sync_timeout,
+            no_auth_toolkits: self.composio.no_auth_toolkits.clone(),
+            concurrency: self.sync.concurrency,
+            lease_ttl: self.sync.lease_ttl,
+            timeout: self.sync.timeout,
+            max_shrink: self.sync.max_shrink,
+            store_timeout: self.sync.store_timeout,
         }
     }
+}
+
+fn composio<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ComposioConfig, ConfigError> {
+    let no_auth_toolkits = vars
+        .text("COMPOSIO_NO_AUTH_TOOLKITS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Slug::parse(s).map_err(|e| ConfigError::Invalid {
+                name: "COMPOSIO_NO_AUTH_TOOLKITS",
+                reason: format!("{s:?}: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let base_url = vars.text("COMPOSIO_BASE_URL").unwrap_or_default();
+    // The key travels in a header: plain HTTP only to this machine (the emulator).
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    if !(base_url.starts_with("https://") || loopback.iter().any(|p| base_url.starts_with(p))) {
+        return Err(ConfigError::Invalid {
+            name: "COMPOSIO_BASE_URL",
+            reason:
+                "must start with https:// (plain http:// only to 127.0.0.1, localhost or [::1])"
+                    .into(),
+        });
+    }
+    let max_rps = vars.number("COMPOSIO_MAX_RPS")?;
+    Ok(ComposioConfig {
+        api_key: (vars.get)("COMPOSIO_API_KEY").and_then(ApiKey::new),
+        base_url,
+        no_auth_toolkits,
+        max_rps: (max_rps > 0).then_some(max_rps.min(u64::from(u32::MAX)) as u32),
+        burst: vars.ranged("COMPOSIO_BURST", 1..=10_000)? as u32,
+        request_timeout: vars.ms("COMPOSIO_TIMEOUT_MS")?,
+        connect_timeout: vars.ms("COMPOSIO_CONNECT_TIMEOUT_MS")?,
+        max_retries: vars.number("COMPOSIO_MAX_RETRIES")? as usize,
+        retry_budget: vars.ms("COMPOSIO_RETRY_BUDGET_MS")?,
+        max_body_bytes: vars.number("COMPOSIO_MAX_BODY_BYTES")? as usize,
+        page_limit: vars.ranged("COMPOSIO_PAGE_LIMIT", 1..=1000)? as u32,
+    })
+}
+
+fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, ConfigError> {
+    let timeout = vars.ms("SYNC_TIMEOUT_MS")?;
+    let store_timeout = vars.ms("SYNC_STORE_TIMEOUT_MS")?;
+    let lease_ttl = vars.ms("SYNC_LEASE_TTL_MS")?;
+    // Every mode's deadline is at most SYNC_TIMEOUT_MS (a Lambda's remaining
+    // time can only shorten it), and after it only bounded store operations
+    // run: the lease must outlive all of them.
+    let longest = timeout + store_timeout * STORE_OPS_AFTER_DEADLINE;
+    if lease_ttl < longest {
+        return Err(ConfigError::Invalid {
+            name: "SYNC_LEASE_TTL_MS",
+            reason: format!(
+                "must be at least SYNC_TIMEOUT_MS + {STORE_OPS_AFTER_DEADLINE} × SYNC_STORE_TIMEOUT_MS = {} (the longest a sync can run)",
+                longest.as_millis()
+            ),
+        });
+    }
+    let max_shrink = vars
+        .text("SYNC_MAX_SHRINK")
+        .unwrap_or_default()
+        .trim_end_matches('%')
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| ConfigError::Invalid {
+            name: "SYNC_MAX_SHRINK",
+            reason: "must be a percentage from 0 to 100".into(),
+        })?;
+    Ok(SyncConfig {
+        concurrency: vars.ranged("SYNC_CONCURRENCY", 1..=256)? as usize,
+        timeout,
+        store_timeout,
+        lease_ttl,
+        max_shrink: max_shrink / 100.0,
+    })
+}
+
+fn store<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<StoreConfig, ConfigError> {
+    // An empty prefix is allowed: the raw value, not the trimmed-or-default one.
+    let prefix = (vars.get)("CACHE_PREFIX")
+        .unwrap_or_else(|| default_of("CACHE_PREFIX").unwrap_or_default().to_owned());
+    validate_prefix(&prefix).map_err(|reason| ConfigError::Invalid {
+        name: "CACHE_PREFIX",
+        reason,
+    })?;
+    Ok(match vars.text("CACHE_BUCKET") {
+        Some(bucket) => StoreConfig::S3 {
+            bucket,
+            prefix,
+            force_path_style: vars.flag("CACHE_S3_FORCE_PATH_STYLE")?,
+        },
+        None => StoreConfig::Dir {
+            dir: PathBuf::from(vars.text("CACHE_DIR").unwrap_or_default()),
+            prefix,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -227,7 +336,7 @@ mod tests {
     #[test]
     fn defaults_use_the_local_directory() {
         let c = config(&[]).unwrap();
-        assert!(c.api_key.is_none());
+        assert!(c.composio.api_key.is_none());
         assert_eq!(
             c.store,
             StoreConfig::Dir {
@@ -235,12 +344,40 @@ mod tests {
                 prefix: "composio-schemas/".into()
             }
         );
-        assert_eq!(c.no_auth_toolkits, [Slug::parse("browser_tool").unwrap()]);
         assert_eq!(
-            (c.concurrency, c.max_rps, c.page_limit),
+            c.composio.no_auth_toolkits,
+            [Slug::parse("browser_tool").unwrap()]
+        );
+        assert_eq!(
+            (
+                c.sync.concurrency,
+                c.composio.max_rps,
+                c.composio.page_limit
+            ),
             (8, Some(25), 1000)
         );
+        assert_eq!(c.sync.max_shrink, 0.5);
         assert!(matches!(c.client_config(), Err(ConfigError::MissingApiKey)));
+    }
+
+    #[test]
+    fn every_default_comes_from_the_table() {
+        let c = Config::defaults();
+        let table = |name| default_of(name).unwrap().parse::<u64>().unwrap();
+        assert_eq!(c.sync.timeout.as_millis() as u64, table("SYNC_TIMEOUT_MS"));
+        assert_eq!(
+            c.sync.lease_ttl.as_millis() as u64,
+            table("SYNC_LEASE_TTL_MS")
+        );
+        assert_eq!(
+            c.composio.retry_budget.as_millis() as u64,
+            table("COMPOSIO_RETRY_BUDGET_MS")
+        );
+        assert_eq!(
+            c.read.meta_ttl.as_millis() as u64,
+            table("READ_META_TTL_MS")
+        );
+        assert_eq!(c.composio.burst as u64, table("COMPOSIO_BURST"));
     }
 
     #[test]
@@ -251,6 +388,7 @@ mod tests {
             ("CACHE_S3_FORCE_PATH_STYLE", "true"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool, codeinterpreter"),
             ("COMPOSIO_MAX_RPS", "0"),
+            ("SYNC_MAX_SHRINK", "80%"),
         ])
         .unwrap();
         assert_eq!(
@@ -261,8 +399,9 @@ mod tests {
                 force_path_style: true
             }
         );
-        assert_eq!(c.no_auth_toolkits.len(), 2);
-        assert_eq!(c.max_rps, None);
+        assert_eq!(c.composio.no_auth_toolkits.len(), 2);
+        assert_eq!(c.composio.max_rps, None);
+        assert_eq!(c.sync.max_shrink, 0.8);
     }
 
     #[test]
@@ -277,12 +416,32 @@ mod tests {
             ("SYNC_LEASE_TTL_MS", "1000"),
             ("COMPOSIO_PAGE_LIMIT", "5000"),
             ("CACHE_S3_FORCE_PATH_STYLE", "yes please"),
+            ("SYNC_MAX_SHRINK", "150"),
+            ("SYNC_MAX_SHRINK", "half"),
+            ("COMPOSIO_BURST", "0"),
         ] {
             let err = config(&[(name, value), ("CACHE_BUCKET", "b")])
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_lease_must_outlive_the_longest_sync() {
+        // 780 s + 8 × 15 s = 900 s: the defaults fit exactly.
+        assert!(config(&[("SYNC_LEASE_TTL_MS", "900000")]).is_ok());
+        assert!(config(&[("SYNC_LEASE_TTL_MS", "899999")]).is_err());
+        let err = config(&[("SYNC_STORE_TIMEOUT_MS", "20000")]).unwrap_err();
+        assert!(
+            err.to_string().contains("the longest a sync can run"),
+            "{err}"
+        );
+        assert!(config(&[
+            ("SYNC_STORE_TIMEOUT_MS", "20000"),
+            ("SYNC_TIMEOUT_MS", "700000")
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! APIs, function URLs) go through the same axum router as `serve`; the sync
 //! function also takes EventBridge scheduled events and direct invokes.
 
-use crate::http::{run_sync, ApiError, SyncBudget};
-use crate::sync::{SyncEngine, SyncReport, SyncRequest};
+use crate::http::{SyncBudget, SyncOptions};
+use crate::sync::{SyncEngine, SyncError, SyncReport, SyncRequest};
 use axum::Router;
-use lambda_http::request::LambdaRequest;
+use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, RequestExt};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
@@ -13,11 +13,14 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tower::ServiceExt;
 
-/// Time kept back from the Lambda deadline to publish and report.
+/// Time kept back from the Lambda deadline to publish and report: 20 s, or a
+/// fifth of a short invocation's time (a local `cargo lambda` run).
 const PUBLISH_MARGIN: Duration = Duration::from_secs(20);
 
-/// The router as a `lambda_http` service. API Gateway REST puts the stage in
-/// the path (`/prod/api/...`); routes are matched on the raw path instead.
+/// The router as a `lambda_http` service. Routes are matched on the path the
+/// client asked for: `lambda_http` adds a REST API's stage to the URI, so the
+/// raw path is used, and an HTTP API's named stage (`/prod/...` in its raw
+/// path) is taken off, so every shape reaches the same routes.
 pub fn http_service(
     router: Router,
 ) -> impl tower::Service<
@@ -30,7 +33,10 @@ pub fn http_service(
         let router = router.clone();
         async move {
             let (mut parts, body) = request.into_parts();
-            let raw = parts.raw_http_path().to_owned();
+            let raw = without_named_stage(
+                parts.raw_http_path(),
+                parts.extensions.get::<RequestContext>(),
+            );
             if !raw.is_empty() {
                 let path_and_query = match parts.uri.query() {
                     Some(q) => format!("{raw}?{q}"),
@@ -49,7 +55,28 @@ pub fn http_service(
     })
 }
 
-/// The sync budget left by a Lambda deadline, less the publish margin.
+/// An HTTP API (v2) raw path carries a named stage (`/prod/api/...`); the
+/// `$default` stage and REST APIs (whose raw path never has it) are left alone.
+fn without_named_stage(raw: &str, context: Option<&RequestContext>) -> String {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = context {
+        if let Some(stage) = ctx.stage.as_deref().filter(|s| *s != "$default") {
+            let prefix = format!("/{stage}");
+            if let Some(rest) = raw.strip_prefix(&prefix) {
+                if rest.is_empty() || rest.starts_with('/') {
+                    return if rest.is_empty() {
+                        "/".into()
+                    } else {
+                        rest.into()
+                    };
+                }
+            }
+        }
+    }
+    raw.to_owned()
+}
+
+/// The sync budget left by a Lambda deadline, less the publish margin. The
+/// engine takes the earlier of this and its own `SYNC_TIMEOUT_MS`.
 fn budget(context: Option<&Context>) -> Option<Duration> {
     let deadline_ms = context?.deadline;
     if deadline_ms == 0 {
@@ -60,10 +87,8 @@ fn budget(context: Option<&Context>) -> Option<Duration> {
         .ok()?
         .as_millis() as u64;
     let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Some(
-        left.saturating_sub(PUBLISH_MARGIN)
-            .max(Duration::from_secs(1)),
-    )
+    let margin = PUBLISH_MARGIN.min(left / 5);
+    Some(left.saturating_sub(margin).max(Duration::from_secs(1)))
 }
 
 /// The shape of an invocation of the sync function.
@@ -71,12 +96,13 @@ fn budget(context: Option<&Context>) -> Option<Duration> {
 pub enum Invocation {
     Http,
     Scheduled,
-    Direct { full: bool },
+    /// `{}`, `{"full": true}`, `{"allowShrink": true}` or both.
+    Direct(SyncOptions),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
-    #[error("unrecognised event: expected an API Gateway or function URL request, an EventBridge scheduled event, {{}} or {{\"full\": true}}")]
+    #[error("unrecognised event: expected an API Gateway or function URL request, an EventBridge scheduled event, or a direct invoke {{}} / {{\"full\": true, \"allowShrink\": true}}")]
     Unrecognised,
     #[error("sync failed: {message}; report: {report}")]
     SyncFailed { message: String, report: String },
@@ -111,11 +137,9 @@ pub fn classify(event: &Value) -> Result<Invocation, InvocationError> {
     if object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         return Ok(Invocation::Scheduled);
     }
-    match (object.len(), object.get("full")) {
-        (0, None) => Ok(Invocation::Direct { full: false }),
-        (1, Some(Value::Bool(full))) => Ok(Invocation::Direct { full: *full }),
-        _ => Err(InvocationError::Unrecognised),
-    }
+    serde_json::from_value::<SyncOptions>(event.clone())
+        .map(Invocation::Direct)
+        .map_err(|_| InvocationError::Unrecognised)
 }
 
 /// The sync function's handler: HTTP through the router, everything else
@@ -129,8 +153,8 @@ pub async fn handle_sync_event(
     let LambdaEvent { payload, context } = event;
     match classify(&payload)? {
         Invocation::Http => handle_http(router, payload, context).await,
-        Invocation::Scheduled => sync_report(engine, false, &context).await,
-        Invocation::Direct { full } => sync_report(engine, full, &context).await,
+        Invocation::Scheduled => sync_report(engine, SyncOptions::default(), &context).await,
+        Invocation::Direct(options) => sync_report(engine, options, &context).await,
     }
 }
 
@@ -150,22 +174,23 @@ pub async fn handle_http(
     serde_json::to_value(response).map_err(|e| InvocationError::Http(e.to_string()))
 }
 
+impl From<SyncError> for InvocationError {
+    fn from(e: SyncError) -> Self {
+        Self::NotStarted(e.to_string())
+    }
+}
+
 async fn sync_report(
     engine: &SyncEngine,
-    full: bool,
+    options: SyncOptions,
     context: &Context,
 ) -> Result<Value, InvocationError> {
-    let deadline = budget(Some(context)).map(|b| Instant::now() + b);
-    let report: SyncReport = match run_sync(engine, SyncRequest { full, deadline }).await {
-        Ok(report) => report,
-        Err(ApiError::Busy(lease)) => {
-            return Err(InvocationError::NotStarted(format!(
-                "a sync is already running (owner {}, since {})",
-                lease.owner, lease.acquired_at
-            )))
-        }
-        Err(e) => return Err(InvocationError::NotStarted(e.to_string())),
+    let request = SyncRequest {
+        full: options.full,
+        allow_shrink: options.allow_shrink,
+        deadline: budget(Some(context)).map(|b| Instant::now() + b),
     };
+    let report: SyncReport = engine.run(request).await?;
     let value = serde_json::to_value(&report).expect("report serializes");
     if report.success {
         Ok(value)
@@ -207,19 +232,25 @@ mod tests {
             classify(&fixture("sync-scheduled.json")).unwrap(),
             Invocation::Scheduled
         );
+        let direct = |full, allow_shrink| Invocation::Direct(SyncOptions { full, allow_shrink });
         assert_eq!(
             classify(&fixture("sync-direct.json")).unwrap(),
-            Invocation::Direct { full: false }
+            direct(false, false)
         );
         assert_eq!(
             classify(&fixture("sync-direct-full.json")).unwrap(),
-            Invocation::Direct { full: true }
+            direct(true, false)
+        );
+        assert_eq!(
+            classify(&fixture("sync-direct-allow-shrink.json")).unwrap(),
+            direct(false, true)
         );
         for bad in [
             json!([]),
             json!("x"),
             json!({"full": "yes"}),
             json!({"other": 1}),
+            json!({"full": true, "other": 1}),
             json!(null),
         ] {
             assert!(classify(&bad).is_err(), "{bad}");
@@ -241,7 +272,43 @@ mod tests {
             b <= Duration::from_secs(880) && b > Duration::from_secs(870),
             "{b:?}"
         );
-        ctx.deadline = now + 5_000;
+        // A short local invocation keeps most of its time.
+        ctx.deadline = now + 30_000;
+        let b = budget(Some(&ctx)).unwrap();
+        assert!(
+            b > Duration::from_secs(23) && b <= Duration::from_secs(24),
+            "{b:?}"
+        );
+        ctx.deadline = now + 1_000;
         assert_eq!(budget(Some(&ctx)), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn named_stages_come_off_http_api_paths_only() {
+        let v2 = |stage: &str| {
+            let event = json!({
+                "version": "2.0", "routeKey": "$default", "rawPath": "/x", "rawQueryString": "",
+                "headers": {}, "isBase64Encoded": false,
+                "requestContext": {"accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+                    "http": {"method": "GET", "path": "/x", "protocol": "HTTP/1.1", "sourceIp": "1.1.1.1", "userAgent": "u"},
+                    "requestId": "r", "routeKey": "$default", "stage": stage, "time": "t", "timeEpoch": 0}
+            });
+            let request: LambdaRequest = serde_json::from_value(event).unwrap();
+            let request: lambda_http::Request = request.into();
+            request.extensions().get::<RequestContext>().cloned()
+        };
+        let prod = v2("prod");
+        assert_eq!(without_named_stage("/prod/api/x", prod.as_ref()), "/api/x");
+        assert_eq!(without_named_stage("/prod", prod.as_ref()), "/");
+        assert_eq!(
+            without_named_stage("/production/x", prod.as_ref()),
+            "/production/x"
+        );
+        let default = v2("$default");
+        assert_eq!(
+            without_named_stage("/prod/api/x", default.as_ref()),
+            "/prod/api/x"
+        );
+        assert_eq!(without_named_stage("/prod/api/x", None), "/prod/api/x");
     }
 }

@@ -5,7 +5,8 @@
 //! and a missing one is reported with its path (`items[3].slug`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::Number;
 
 /// The pagination envelope of every list call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,11 +15,11 @@ pub struct Page<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     #[serde(default)]
-    pub total_pages: Option<f64>,
+    pub total_pages: Option<Number>,
     #[serde(default)]
-    pub current_page: Option<f64>,
+    pub current_page: Option<Number>,
     #[serde(default)]
-    pub total_items: Option<f64>,
+    pub total_items: Option<Number>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,7 +67,7 @@ pub struct ToolkitMeta {
     #[serde(default)]
     pub categories: Vec<CategoryWire>,
     #[serde(default)]
-    pub tools_count: Option<f64>,
+    pub tools_count: Option<Number>,
     #[serde(default)]
     pub version: Option<String>,
     #[serde(default)]
@@ -92,7 +93,8 @@ pub struct AuthConfigDetail {
     pub name: Option<String>,
 }
 
-/// An item of `GET /api/v3/toolkits`: enough to tell what changed.
+/// An item of `GET /api/v3/toolkits`: everything the cache keeps of a
+/// toolkit, so a sync needs no per-toolkit detail call for listed toolkits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToolkitSummary {
     pub slug: String,
@@ -100,24 +102,31 @@ pub struct ToolkitSummary {
     #[serde(default)]
     pub no_auth: Option<bool>,
     #[serde(default)]
+    pub auth_schemes: Vec<String>,
+    #[serde(default)]
     pub meta: ToolkitMeta,
 }
 
-/// An item of `GET /api/v3/tools`.
+/// An item of `GET /api/v3/tools`. The schemas stay raw JSON: their bytes and
+/// key order go to the cache as they came, without a `Value` tree in between.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
     pub slug: String,
     pub name: String,
     #[serde(default)]
-    pub description: String,
+    pub description: Option<String>,
     #[serde(default)]
     pub toolkit: Option<ToolToolkit>,
     #[serde(default)]
-    pub input_parameters: Value,
+    pub input_parameters: Option<Box<RawValue>>,
     #[serde(default)]
-    pub output_parameters: Value,
+    pub output_parameters: Option<Box<RawValue>>,
     #[serde(default)]
     pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub available_versions: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
@@ -141,17 +150,23 @@ pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub message: String,
     #[serde(default)]
-    pub code: Option<f64>,
+    pub code: Option<Number>,
     #[serde(default)]
-    pub status: Option<f64>,
+    pub status: Option<Number>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_fix: Option<String>,
+}
+
+/// The 429's body: `{"message"}`, not the error envelope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitBody {
+    pub message: String,
 }
 
 /// Parses a body and names the path of whatever is missing or mistyped.

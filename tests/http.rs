@@ -417,7 +417,7 @@ async fn raw_get(base: &str, path: &str) -> u16 {
 }
 
 #[tokio::test]
-async fn the_read_only_router_has_no_sync_route() {
+async fn without_a_key_post_sync_is_a_503_naming_the_key() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let base = serve(router(
         Arc::new(CacheReader::new(store, Duration::from_secs(5))),
@@ -429,8 +429,12 @@ async fn the_read_only_router_has_no_sync_route() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 404, "the read function does not sync");
-    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    assert_eq!(response.status(), 503, "without a key there is no sync");
+    let error = response.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("COMPOSIO_API_KEY"), "{error}");
 }
 
 #[tokio::test]

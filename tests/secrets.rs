@@ -9,7 +9,7 @@ use composio_schema_cache::emulator::{
 };
 use composio_schema_cache::http::{router, CacheReader, BASE};
 use composio_schema_cache::store::{MemoryStore, Store};
-use composio_schema_cache::sync::{SyncEngine, SyncRequest, SyncSettings};
+use composio_schema_cache::sync::{SyncEngine, SyncRequest};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,7 +63,11 @@ async fn the_key_appears_nowhere() {
     client_config.api_key = ApiKey::new(KEY).unwrap();
     let client = ComposioClient::new(client_config.clone()).unwrap();
     let store = Arc::new(MemoryStore::new());
-    let engine = SyncEngine::new(client.clone(), store.clone(), SyncSettings::default());
+    let engine = SyncEngine::new(
+        client.clone(),
+        store.clone(),
+        composio_schema_cache::config::Config::defaults().sync_settings(),
+    );
 
     // A good sync, then one with every kind of fault.
     let report = engine.run(SyncRequest::full()).await.unwrap();
@@ -75,7 +79,7 @@ async fn the_key_appears_nowhere() {
     );
     emu.set_fault(
         "linkedin",
-        Fault::always(FaultKind::Malformed, FaultTarget::Details),
+        Fault::always(FaultKind::Malformed, FaultTarget::Tools),
     );
     emu.set_fault(
         "firecrawl",
@@ -83,7 +87,7 @@ async fn the_key_appears_nowhere() {
     );
     emu.set_fault(
         "browseai",
-        Fault::always(FaultKind::Status(404), FaultTarget::Details),
+        Fault::always(FaultKind::Status(404), FaultTarget::Tools),
     );
     let report = engine.run(SyncRequest::full()).await.unwrap();
     assert_eq!(report.failed.len(), 4);

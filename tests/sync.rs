@@ -5,9 +5,7 @@ mod support;
 use composio_schema_cache::cache::{CachedToolkit, Slug};
 use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget};
 use composio_schema_cache::store::{FsStore, MemoryStore, ObjectKey, PutCondition, Store};
-use composio_schema_cache::sync::{
-    LeaseError, SyncEngine, SyncError, SyncMode, SyncRequest, SyncSettings,
-};
+use composio_schema_cache::sync::{SyncEngine, SyncError, SyncMode, SyncRequest};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +23,13 @@ const SAMPLE: [(&str, usize); 7] = [
 
 fn full() -> SyncRequest {
     SyncRequest::full()
+}
+
+fn allow_shrink() -> SyncRequest {
+    SyncRequest {
+        allow_shrink: true,
+        ..SyncRequest::default()
+    }
 }
 
 fn fs_store() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -156,8 +161,8 @@ async fn a_new_version_refetches_and_rewrites_only_that_toolkit() {
         (1, 1, 6)
     );
     assert_eq!(
-        report.upstream_requests, 4,
-        "auth configs, listing, detail, tools"
+        report.upstream_requests, 3,
+        "auth configs, listing, tools (the listing has the details)"
     );
     let linkedin = toolkit(&*store, "linkedin").await.unwrap();
     assert_eq!(linkedin.tool_count, 5);
@@ -261,8 +266,25 @@ async fn meta_entry_stale(store: &dyn Store, slug: &str) -> bool {
 
 #[tokio::test]
 async fn every_kind_of_bad_upstream_data_is_a_per_toolkit_failure() {
+    for detail_path in [false, true] {
+        bad_upstream_data_fails_only_its_toolkit(detail_path).await;
+    }
+}
+
+/// `detail_path`: the toolkit listing is down, so every toolkit's details
+/// come from its own call, and that call misbehaves too.
+async fn bad_upstream_data_fails_only_its_toolkit(detail_path: bool) {
     let emu = emulator().await;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let details = if detail_path {
+        emu.set_listing_fault(
+            "toolkits",
+            Fault::always(FaultKind::Status(503), FaultTarget::Both),
+        );
+        FaultTarget::Details
+    } else {
+        FaultTarget::Tools
+    };
     let cases = [
         (
             "browseai",
@@ -273,7 +295,7 @@ async fn every_kind_of_bad_upstream_data_is_a_per_toolkit_failure() {
         (
             "firecrawl",
             FaultKind::WrongTypes,
-            FaultTarget::Details,
+            details,
             "unexpected response",
         ),
         (
@@ -284,9 +306,17 @@ async fn every_kind_of_bad_upstream_data_is_a_per_toolkit_failure() {
         ),
         (
             "linkedin",
-            FaultKind::WrongSlug,
-            FaultTarget::Details,
-            "someone_else",
+            if detail_path {
+                FaultKind::WrongSlug
+            } else {
+                FaultKind::ForeignTool
+            },
+            details,
+            if detail_path {
+                "someone_else"
+            } else {
+                "belongs to toolkit"
+            },
         ),
         (
             "perplexityai",
@@ -294,12 +324,7 @@ async fn every_kind_of_bad_upstream_data_is_a_per_toolkit_failure() {
             FaultTarget::Tools,
             "more than once",
         ),
-        (
-            "github",
-            FaultKind::Status(404),
-            FaultTarget::Details,
-            "HTTP 404",
-        ),
+        ("github", FaultKind::Status(404), details, "HTTP 404"),
     ];
     for (slug, kind, target, _) in &cases {
         emu.set_fault(slug, Fault::always(kind.clone(), *target));
@@ -326,7 +351,7 @@ async fn a_sync_where_every_toolkit_failed_is_not_a_success_and_publishes_nothin
     let emu = emulator().await;
     emu.set_auth_configs(vec!["linkedin".into()]);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let mut settings = SyncSettings::default();
+    let mut settings = settings();
     settings.no_auth_toolkits.clear();
     let engine = SyncEngine::new(client(&emu), store.clone(), settings);
     emu.set_fault(
@@ -403,7 +428,7 @@ async fn a_store_failure_mid_sync_publishes_no_meta() {
 async fn a_toolkit_that_left_the_auth_configs_is_pruned_after_publishing() {
     let (emu, _dir, store, engine) = synced().await;
     emu.set_auth_configs(vec!["github".into(), "linkedin".into()]);
-    let report = engine.run(SyncRequest::default()).await.unwrap();
+    let report = engine.run(allow_shrink()).await.unwrap();
     assert!(report.success);
     let mut removed = report.removed.clone();
     removed.sort();
@@ -429,7 +454,7 @@ async fn two_syncs_at_once_exactly_one_runs() {
     let (ok, busy): (Vec<_>, Vec<_>) = [ra, rb].into_iter().partition(|r| r.is_ok());
     assert_eq!(ok.len(), 1, "exactly one sync ran");
     match busy.into_iter().next().unwrap() {
-        Err(SyncError::Busy(LeaseError::Held(lease))) => assert!(!lease.owner.is_empty()),
+        Err(SyncError::Busy(lease)) => assert!(!lease.owner.is_empty()),
         other => panic!("expected Busy, got {other:?}"),
     }
     assert!(ok[0].as_ref().unwrap().success);
@@ -453,7 +478,7 @@ async fn a_lease_left_by_a_dead_holder_is_taken_over_after_it_expires() {
     // A live lease is respected.
     plant_lease(&*store, "running-sync", "now", u64::MAX / 2).await;
     match engine(&emu, store.clone()).run(full()).await {
-        Err(SyncError::Busy(LeaseError::Held(l))) => assert_eq!(l.owner, "running-sync"),
+        Err(SyncError::Busy(l)) => assert_eq!(l.owner, "running-sync"),
         other => panic!("expected Busy, got {other:?}"),
     }
 }
@@ -492,6 +517,7 @@ async fn the_sync_deadline_reports_unfinished_toolkits_and_publishes_the_rest() 
         .run(SyncRequest {
             full: true,
             deadline: Some(Instant::now() + Duration::from_millis(800)),
+            ..SyncRequest::default()
         })
         .await
         .unwrap();
@@ -544,7 +570,7 @@ async fn slugs_from_upstream_are_validated_before_they_reach_the_store() {
 }
 
 #[tokio::test]
-async fn after_a_sync_that_died_every_fetched_toolkit_is_rewritten() {
+async fn after_a_sync_that_died_its_stray_writes_are_repaired() {
     let (_emu, _dir, store, engine) = synced().await;
     // A sync died half-way: its lease expired, and it had overwritten linkedin
     // with content the index does not describe.
@@ -564,13 +590,11 @@ async fn after_a_sync_that_died_every_fetched_toolkit_is_rewritten() {
 
     let report = engine.run(full()).await.unwrap();
     assert!(report.success);
-    assert_eq!(
-        report.written, 7,
-        "hashes of the index are not trusted after a takeover"
-    );
+    assert_eq!(report.written, 1, "only the object unlike its index entry");
+    assert_eq!(report.repaired.len(), 1);
+    assert_eq!(report.repaired[0].slug, "linkedin");
     assert_eq!(toolkit(&*store, "linkedin").await.unwrap().tool_count, 4);
     assert_meta_consistent(&*store).await;
-    // Once a sync published normally, hashes are trusted again.
     assert_eq!(engine.run(full()).await.unwrap().written, 0);
 }
 
@@ -580,7 +604,7 @@ async fn pruning_spares_files_the_service_never_wrote() {
     // Someone else's file under the prefix, named like a toolkit.
     std::fs::write(dir.path().join("composio-schemas/settings.json"), b"{}").unwrap();
     emu.set_auth_configs(vec!["linkedin".into()]);
-    let report = engine.run(SyncRequest::default()).await.unwrap();
+    let report = engine.run(allow_shrink()).await.unwrap();
     assert!(report.success);
     assert!(
         !report.removed.contains(&"settings".to_string()),

@@ -6,7 +6,7 @@ use composio_schema_cache::cache::Meta;
 use composio_schema_cache::composio::ApiKey;
 use composio_schema_cache::config::{Config, StoreConfig};
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig, RateLimit};
-use composio_schema_cache::http::{self, run_sync, ApiError, CacheReader};
+use composio_schema_cache::http::{self, CacheReader};
 use composio_schema_cache::store::ObjectKey;
 use composio_schema_cache::sync::{SyncEngine, SyncEvent, SyncReport, SyncRequest};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -35,6 +35,9 @@ enum Command {
         /// Refetch every toolkit instead of only those whose version changed.
         #[arg(long)]
         full: bool,
+        /// Publish even if this sync drops more than SYNC_MAX_SHRINK of the published toolkits.
+        #[arg(long)]
+        allow_shrink: bool,
     },
     /// Print the published meta (without its index) and the last run's report.
     Status,
@@ -97,10 +100,15 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> Result<ExitCode, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     match command {
-        Command::Sync { full } => {
+        Command::Sync { full, allow_shrink } => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
             let engine = build_engine(&config, store).map_err(|e| e.to_string())?;
-            sync_and_print(engine, full).await
+            let request = SyncRequest {
+                full,
+                allow_shrink,
+                deadline: None,
+            };
+            sync_and_print(engine, request).await
         }
         Command::Status => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
@@ -140,7 +148,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     None
                 }
             };
-            let reader = Arc::new(CacheReader::new(store.clone(), config.read_meta_ttl));
+            let reader = Arc::new(CacheReader::new(store.clone(), config.read.meta_ttl));
             let app = http::router(reader, engine);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -203,28 +211,12 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-async fn sync_and_print(engine: SyncEngine, full: bool) -> Result<ExitCode, String> {
+async fn sync_and_print(engine: SyncEngine, request: SyncRequest) -> Result<ExitCode, String> {
     let bar = progress_bar();
     let engine = engine.with_observer(observer(bar.clone()));
-    let result = run_sync(
-        &engine,
-        SyncRequest {
-            full,
-            deadline: None,
-        },
-    )
-    .await;
+    let result = engine.run(request).await;
     bar.finish_and_clear();
-    let report = match result {
-        Ok(report) => report,
-        Err(ApiError::Busy(lease)) => {
-            return Err(format!(
-                "a sync is already running (owner {}, since {})",
-                lease.owner, lease.acquired_at
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
-    };
+    let report = result.map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
     finish(&report)
 }
@@ -279,12 +271,12 @@ async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, Stri
         catalog.total_tools(),
         emulator.base_url()
     );
-    config.base_url = emulator.base_url();
-    config.api_key = ApiKey::new(emulator.api_key());
+    config.composio.base_url = emulator.base_url();
+    config.composio.api_key = ApiKey::new(emulator.api_key());
     if let Some(dir) = dir {
         config.store = StoreConfig::Dir {
             dir,
-            prefix: prefix_of(&config.store),
+            prefix: config.store.prefix().to_owned(),
         };
     } else if let StoreConfig::S3 { .. } = config.store {
         eprintln!("demo: CACHE_BUCKET is set; writing to the bucket");
@@ -293,12 +285,11 @@ async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, Stri
     eprintln!("demo: writing the cache to {}", store.location());
     let engine = build_engine(&config, store.clone()).map_err(|e| e.to_string())?;
     let bar = progress_bar();
-    let report = run_sync(
-        &engine.with_observer(observer(bar.clone())),
-        SyncRequest::full(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let report = engine
+        .with_observer(observer(bar.clone()))
+        .run(SyncRequest::full())
+        .await
+        .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     emulator.stop();
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
@@ -337,10 +328,4 @@ async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, Stri
         );
     }
     finish(&report)
-}
-
-fn prefix_of(store: &StoreConfig) -> String {
-    match store {
-        StoreConfig::S3 { prefix, .. } | StoreConfig::Dir { prefix, .. } => prefix.clone(),
-    }
 }

@@ -12,6 +12,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     init_tracing("info");
     let config = Config::from_env()?;
     let store = build_store(&config).await?;
-    let reader = Arc::new(CacheReader::new(store, config.read_meta_ttl));
+    let reader = Arc::new(CacheReader::new(store, config.read.meta_ttl));
     lambda_http::run(http_service(router(reader, None))).await
 }

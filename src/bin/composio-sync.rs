@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let store = build_store(&config).await?;
     let engine = build_engine(&config, store.clone())?;
-    let reader = Arc::new(CacheReader::new(store, config.read_meta_ttl));
+    let reader = Arc::new(CacheReader::new(store, config.read.meta_ttl));
     let app = router(reader, Some(engine.clone()));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let app = app.clone();

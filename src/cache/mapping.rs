@@ -1,17 +1,108 @@
 //! Wire → cache. Everything the upstream sends is checked here before it can
 //! reach the store: the toolkit is the one we asked for, every tool belongs to
 //! it, tool slugs are unique and URL-safe, schemas are objects.
+//!
+//! Schemas stay raw JSON from the wire to the stored object: their bytes and
+//! key order are kept, and no `Value` tree is built. The object is written
+//! once, here, and each tool's byte range in it is recorded, so a reader can
+//! serve one tool without parsing the toolkit.
 
-use super::{CachedToolSchema, CachedToolkit, Category, Slug, ToolSlug};
-use crate::wire::{Tool, ToolkitDetail};
-use serde_json::{Map, Value};
+use super::{Category, Slug, ToolEntry, ToolSlug};
+use crate::wire::{Tool, ToolkitDetail, ToolkitSummary};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
+/// What the cache keeps of a toolkit besides its tools. The toolkit listing
+/// carries all of it, so a listed toolkit costs one call (its tools); the
+/// detail call is the fallback for a toolkit the listing does not name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolkitInfo {
+    /// The slug as the upstream named it (checked against the one asked for).
+    pub slug: String,
+    pub name: String,
+    pub logo: String,
+    pub description: Option<String>,
+    pub categories: Vec<Category>,
+    pub version: Option<String>,
+    pub updated_at: Option<String>,
+    pub auth_modes: Vec<String>,
+    pub no_auth: bool,
+}
+
+const NO_AUTH: &str = "NO_AUTH";
+
+impl ToolkitInfo {
+    pub fn from_summary(summary: &ToolkitSummary) -> Self {
+        let no_auth = summary.no_auth.unwrap_or(false);
+        let mut auth_modes = summary.auth_schemes.clone();
+        // The detail call names no-auth toolkits' mode; the listing says `no_auth`.
+        if no_auth && !auth_modes.iter().any(|m| m.eq_ignore_ascii_case(NO_AUTH)) {
+            auth_modes.push(NO_AUTH.into());
+        }
+        let meta = &summary.meta;
+        Self {
+            slug: summary.slug.clone(),
+            name: summary.name.clone(),
+            logo: meta.logo.clone().unwrap_or_default(),
+            description: meta.description.clone(),
+            categories: categories(&meta.categories),
+            version: meta.version.clone(),
+            updated_at: meta.updated_at.clone(),
+            auth_modes,
+            no_auth,
+        }
+    }
+
+    pub fn from_detail(detail: &ToolkitDetail) -> Self {
+        let auth_modes: Vec<String> = detail
+            .auth_config_details
+            .iter()
+            .map(|d| d.mode.clone())
+            .collect();
+        let meta = &detail.meta;
+        Self {
+            slug: detail.slug.clone(),
+            name: detail.name.clone(),
+            logo: meta.logo.clone().unwrap_or_default(),
+            description: meta.description.clone(),
+            categories: categories(&meta.categories),
+            version: meta.version.clone(),
+            updated_at: meta.updated_at.clone(),
+            no_auth: auth_modes.iter().any(|m| m.eq_ignore_ascii_case(NO_AUTH)),
+            auth_modes,
+        }
+    }
+}
+
+fn categories(wire: &[crate::wire::CategoryWire]) -> Vec<Category> {
+    wire.iter()
+        .map(|c| Category {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        })
+        .collect()
+}
+
 /// What one toolkit's calls returned.
 pub struct UpstreamToolkit {
-    pub detail: ToolkitDetail,
+    pub info: ToolkitInfo,
     pub tools: Vec<Tool>,
+}
+
+/// A toolkit object, written once: its bytes, their hash, and what the index
+/// keeps of it.
+#[derive(Debug, Clone)]
+pub struct EncodedToolkit {
+    pub slug: Slug,
+    pub body: bytes::Bytes,
+    pub content_hash: String,
+    pub name: String,
+    pub logo: String,
+    pub version: Option<String>,
+    pub updated_at: Option<String>,
+    pub tools: Vec<ToolEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,85 +119,175 @@ pub enum MappingError {
     BadSchema { tool: String, field: &'static str },
 }
 
-pub fn map_toolkit(asked: &Slug, upstream: UpstreamToolkit) -> Result<CachedToolkit, MappingError> {
-    let UpstreamToolkit { detail, tools } = upstream;
-    if detail.slug != asked.as_str() {
+/// The cached format's head: the replaced system's first three fields.
+#[derive(Serialize)]
+struct Head<'a> {
+    slug: &'a str,
+    name: &'a str,
+    logo: &'a str,
+}
+
+/// After the tools: the replaced system's `toolCount`, then our additions.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Tail<'a> {
+    tool_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    categories: &'a [Category],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<&'a str>,
+    auth_modes: &'a [String],
+    no_auth: bool,
+}
+
+/// One tool in the cached format (`CachedToolSchema`'s fields, in its order).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolRecord<'a> {
+    slug: &'a str,
+    name: &'a str,
+    description: &'a str,
+    input_parameters: &'a RawValue,
+    output_parameters: &'a RawValue,
+    toolkit_slug: &'a str,
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    is_deprecated: bool,
+}
+
+fn empty_object() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| RawValue::from_string("{}".into()).expect("valid JSON"))
+}
+
+/// A missing or `null` schema is an empty object; anything but an object is refused.
+fn schema<'a>(
+    tool: &str,
+    field: &'static str,
+    raw: &'a Option<Box<RawValue>>,
+) -> Result<&'a RawValue, MappingError> {
+    let Some(raw) = raw else {
+        return Ok(empty_object());
+    };
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => Ok(raw),
+        Some(b'n') => Ok(empty_object()),
+        _ => Err(MappingError::BadSchema {
+            tool: tool.to_owned(),
+            field,
+        }),
+    }
+}
+
+pub fn map_toolkit(
+    asked: &Slug,
+    upstream: &UpstreamToolkit,
+) -> Result<EncodedToolkit, MappingError> {
+    let UpstreamToolkit { info, tools } = upstream;
+    if !Slug::matches_upstream(asked, &info.slug) {
         return Err(MappingError::SlugMismatch {
             asked: asked.to_string(),
-            got: detail.slug,
+            got: info.slug.clone(),
         });
     }
     let mut seen = HashSet::with_capacity(tools.len());
-    let mut cached = Vec::with_capacity(tools.len());
     for tool in tools {
         if let Some(owner) = &tool.toolkit {
-            if !owner.slug.eq_ignore_ascii_case(asked.as_str()) {
+            if !Slug::matches_upstream(asked, &owner.slug) {
                 return Err(MappingError::ForeignTool {
-                    tool: tool.slug,
+                    tool: tool.slug.clone(),
                     other: owner.slug.clone(),
                 });
             }
         }
         if let Err(e) = ToolSlug::parse(&tool.slug) {
             return Err(MappingError::BadToolSlug {
-                tool: tool.slug,
+                tool: tool.slug.clone(),
                 reason: e.to_string(),
             });
         }
-        if !seen.insert(tool.slug.clone()) {
-            return Err(MappingError::DuplicateTool(tool.slug));
+        if !seen.insert(tool.slug.as_str()) {
+            return Err(MappingError::DuplicateTool(tool.slug.clone()));
         }
-        cached.push(CachedToolSchema {
-            input_parameters: schema(&tool.slug, "input_parameters", tool.input_parameters)?,
-            output_parameters: schema(&tool.slug, "output_parameters", tool.output_parameters)?,
-            slug: tool.slug,
-            name: tool.name,
-            description: tool.description,
-            toolkit_slug: asked.clone(),
-            tags: tool.tags,
-            version: tool.version,
+    }
+
+    let mut body = Vec::with_capacity(tools.len() * 2048 + 512);
+    let head = Head {
+        slug: asked.as_str(),
+        name: &info.name,
+        logo: &info.logo,
+    };
+    write_open(&mut body, &head);
+    body.extend_from_slice(b",\"tools\":[");
+    let mut entries = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let start = body.len();
+        let description = tool.description.as_deref().unwrap_or_default();
+        let record = ToolRecord {
+            slug: &tool.slug,
+            name: &tool.name,
+            description,
+            input_parameters: schema(&tool.slug, "input_parameters", &tool.input_parameters)?,
+            output_parameters: schema(&tool.slug, "output_parameters", &tool.output_parameters)?,
+            toolkit_slug: asked.as_str(),
+            tags: &tool.tags,
+            version: tool.version.as_deref(),
             is_deprecated: tool.is_deprecated,
+        };
+        serde_json::to_writer(&mut body, &record).expect("a tool serializes");
+        entries.push(ToolEntry {
+            slug: tool.slug.clone(),
+            name: tool.name.clone(),
+            description: description.to_owned(),
+            range: Some([start, body.len()]),
         });
     }
-    let auth_modes: Vec<String> = detail
-        .auth_config_details
-        .iter()
-        .map(|d| d.mode.clone())
-        .collect();
-    let no_auth = auth_modes.iter().any(|m| m.eq_ignore_ascii_case("NO_AUTH"));
-    let meta = detail.meta;
-    Ok(CachedToolkit {
+    body.push(b']');
+    let tail = Tail {
+        tool_count: tools.len(),
+        description: info.description.as_deref(),
+        categories: &info.categories,
+        version: info.version.as_deref(),
+        updated_at: info.updated_at.as_deref(),
+        auth_modes: &info.auth_modes,
+        no_auth: info.no_auth,
+    };
+    write_continued(&mut body, &tail);
+    let content_hash = content_hash(&body);
+    Ok(EncodedToolkit {
         slug: asked.clone(),
-        name: detail.name,
-        logo: meta.logo.unwrap_or_default(),
-        tool_count: cached.len(),
-        tools: cached,
-        description: meta.description,
-        categories: meta
-            .categories
-            .into_iter()
-            .map(|c| Category {
-                id: c.id,
-                name: c.name,
-            })
-            .collect(),
-        version: meta.version,
-        updated_at: meta.updated_at,
-        auth_modes,
-        no_auth,
+        body: body.into(),
+        content_hash,
+        name: info.name.clone(),
+        logo: info.logo.clone(),
+        version: info.version.clone(),
+        updated_at: info.updated_at.clone(),
+        tools: entries,
     })
 }
 
-/// A missing schema is an empty object; anything but an object is refused.
-fn schema(tool: &str, field: &'static str, value: Value) -> Result<Value, MappingError> {
-    match value {
-        Value::Object(_) => Ok(value),
-        Value::Null => Ok(Value::Object(Map::new())),
-        _ => Err(MappingError::BadSchema {
-            tool: tool.to_owned(),
-            field,
-        }),
-    }
+/// Writes `{...fields` of a struct, leaving the object open.
+fn write_open(out: &mut Vec<u8>, value: &impl Serialize) {
+    let start = out.len();
+    serde_json::to_writer(&mut *out, value).expect("serializes");
+    debug_assert_eq!(out.last(), Some(&b'}'));
+    out.truncate(out.len() - 1);
+    debug_assert_eq!(out.get(start), Some(&b'{'));
+}
+
+/// Writes `,fields...}` of a struct, closing an object left open.
+fn write_continued(out: &mut Vec<u8>, value: &impl Serialize) {
+    let start = out.len();
+    serde_json::to_writer(&mut *out, value).expect("serializes");
+    debug_assert_eq!(out.get(start), Some(&b'{'));
+    out[start] = b',';
 }
 
 /// Hex SHA-256 of an object's bytes.
@@ -117,6 +298,7 @@ pub fn content_hash(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::{CachedToolSchema, CachedToolkit};
     use crate::wire::{AuthConfigDetail, ToolToolkit, ToolkitMeta};
     use proptest::prelude::*;
     use serde_json::json;
@@ -139,19 +321,25 @@ mod tests {
         }
     }
 
+    fn raw(v: serde_json::Value) -> Option<Box<RawValue>> {
+        Some(serde_json::value::to_raw_value(&v).unwrap())
+    }
+
     fn tool(slug: &str, toolkit: &str) -> Tool {
         Tool {
             slug: slug.into(),
             name: slug.to_lowercase(),
-            description: "does things".into(),
+            description: Some("does things".into()),
             toolkit: Some(ToolToolkit {
                 slug: toolkit.into(),
                 name: None,
                 logo: None,
             }),
-            input_parameters: json!({"type": "object", "properties": {"z": {}, "a": {}}}),
-            output_parameters: Value::Null,
+            input_parameters: raw(json!({"type": "object", "properties": {"z": {}, "a": {}}})),
+            output_parameters: None,
             version: Some("20251201_00".into()),
+            available_versions: vec![],
+            scopes: vec![],
             tags: vec!["issues".into()],
             is_deprecated: false,
             no_auth: false,
@@ -162,17 +350,24 @@ mod tests {
         Slug::parse("github").unwrap()
     }
 
+    fn upstream(detail: ToolkitDetail, tools: Vec<Tool>) -> UpstreamToolkit {
+        UpstreamToolkit {
+            info: ToolkitInfo::from_detail(&detail),
+            tools,
+        }
+    }
+
     #[test]
-    fn maps_to_the_reference_format() {
-        let cached = map_toolkit(
+    fn maps_to_the_reference_format_with_exact_tool_ranges() {
+        let encoded = map_toolkit(
             &github(),
-            UpstreamToolkit {
-                detail: detail("github"),
-                tools: vec![tool("GITHUB_A", "github"), tool("GITHUB_B", "GITHUB")],
-            },
+            &upstream(
+                detail("github"),
+                vec![tool("GITHUB_A", "github"), tool("GITHUB_B", "GITHUB")],
+            ),
         )
         .unwrap();
-        let v = serde_json::to_value(&cached).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&encoded.body).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         assert_eq!(&keys[..5], ["slug", "name", "logo", "tools", "toolCount"]);
         assert_eq!(v["toolCount"], 2);
@@ -198,49 +393,75 @@ mod tests {
             .keys()
             .collect();
         assert_eq!(props, ["z", "a"]);
-        assert!(!cached.no_auth);
+        // The object reads back in the cached format, and each range is its tool.
+        let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
         assert_eq!(cached.auth_modes, ["OAUTH2"]);
+        assert!(!cached.no_auth);
+        for (entry, tool) in encoded.tools.iter().zip(&cached.tools) {
+            let [start, end] = entry.range.unwrap();
+            let alone: CachedToolSchema =
+                serde_json::from_slice(&encoded.body[start..end]).unwrap();
+            assert_eq!(&alone, tool);
+            assert_eq!(entry.slug, tool.slug);
+        }
+        assert_eq!(encoded.content_hash, content_hash(&encoded.body));
+    }
+
+    #[test]
+    fn schema_bytes_pass_through_untouched() {
+        let mut t = tool("GITHUB_A", "github");
+        let odd = r#"{"type":"object","properties":{"b":{"x":1.50,"y":"\u00e9"},"a":{}}}"#;
+        t.input_parameters = Some(RawValue::from_string(odd.into()).unwrap());
+        let encoded = map_toolkit(&github(), &upstream(detail("github"), vec![t])).unwrap();
+        let text = std::str::from_utf8(&encoded.body).unwrap();
+        assert!(text.contains(odd), "{text}");
+    }
+
+    #[test]
+    fn the_listing_and_the_detail_give_the_same_object() {
+        let summary: ToolkitSummary = serde_json::from_value(json!({
+            "slug": "browser_tool", "name": "Browser", "no_auth": true, "auth_schemes": [],
+            "meta": {"logo": "l", "description": "d", "categories": [{"id": "c", "name": "C"}],
+                     "version": "v1", "updated_at": "u", "tools_count": 0}
+        }))
+        .unwrap();
+        let detail: ToolkitDetail = serde_json::from_value(json!({
+            "slug": "browser_tool", "name": "Browser",
+            "auth_config_details": [{"mode": "NO_AUTH"}],
+            "meta": {"logo": "l", "description": "d", "categories": [{"slug": "c", "name": "C"}],
+                     "version": "v1", "updated_at": "u"}
+        }))
+        .unwrap();
+        assert_eq!(
+            ToolkitInfo::from_summary(&summary),
+            ToolkitInfo::from_detail(&detail)
+        );
     }
 
     #[test]
     fn refuses_what_does_not_belong() {
         let gh = github();
-        let mismatch = map_toolkit(
-            &gh,
-            UpstreamToolkit {
-                detail: detail("gitlab"),
-                tools: vec![],
-            },
-        );
+        let mismatch = map_toolkit(&gh, &upstream(detail("gitlab"), vec![]));
         assert!(matches!(mismatch, Err(MappingError::SlugMismatch { .. })));
         let foreign = map_toolkit(
             &gh,
-            UpstreamToolkit {
-                detail: detail("github"),
-                tools: vec![tool("GMAIL_X", "gmail")],
-            },
+            &upstream(detail("github"), vec![tool("GMAIL_X", "gmail")]),
         );
         assert!(matches!(foreign, Err(MappingError::ForeignTool { .. })));
         let dup = map_toolkit(
             &gh,
-            UpstreamToolkit {
-                detail: detail("github"),
-                tools: vec![tool("GITHUB_A", "github"), tool("GITHUB_A", "github")],
-            },
+            &upstream(
+                detail("github"),
+                vec![tool("GITHUB_A", "github"), tool("GITHUB_A", "github")],
+            ),
         );
         assert_eq!(
             dup.unwrap_err(),
             MappingError::DuplicateTool("GITHUB_A".into())
         );
         let mut bad = tool("GITHUB_A", "github");
-        bad.input_parameters = json!("not a schema");
-        let bad = map_toolkit(
-            &gh,
-            UpstreamToolkit {
-                detail: detail("github"),
-                tools: vec![bad],
-            },
-        );
+        bad.input_parameters = raw(json!("not a schema"));
+        let bad = map_toolkit(&gh, &upstream(detail("github"), vec![bad]));
         assert!(matches!(
             bad,
             Err(MappingError::BadSchema {
@@ -250,12 +471,21 @@ mod tests {
         ));
         let traversal = map_toolkit(
             &gh,
-            UpstreamToolkit {
-                detail: detail("github"),
-                tools: vec![tool("../../x", "github")],
-            },
+            &upstream(detail("github"), vec![tool("../../x", "github")]),
         );
         assert!(matches!(traversal, Err(MappingError::BadToolSlug { .. })));
+    }
+
+    #[test]
+    fn slug_case_is_handled_alike_for_the_toolkit_and_its_tools() {
+        let encoded = map_toolkit(
+            &github(),
+            &upstream(detail("GitHub"), vec![tool("GITHUB_A", "GITHUB")]),
+        )
+        .unwrap();
+        let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
+        assert_eq!(cached.slug.as_str(), "github");
+        assert_eq!(cached.tools[0].toolkit_slug.as_str(), "github");
     }
 
     #[test]
@@ -271,12 +501,14 @@ mod tests {
             let tools: Vec<Tool> = (0..n).map(|i| tool(&format!("GITHUB_T{i}"), "github")).collect();
             let mut d = detail("github");
             d.meta.version = Some(version.clone());
-            let cached = map_toolkit(&github(), UpstreamToolkit { detail: d, tools }).unwrap();
+            let encoded = map_toolkit(&github(), &upstream(d, tools)).unwrap();
+            let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
             prop_assert_eq!(cached.tool_count, n);
             prop_assert_eq!(cached.tools.len(), n);
+            prop_assert_eq!(encoded.tools.len(), n);
             prop_assert_eq!(cached.version.as_deref(), Some(version.as_str()));
-            let bytes = serde_json::to_vec(&cached).unwrap();
-            let back: CachedToolkit = serde_json::from_slice(&bytes).unwrap();
+            let again = serde_json::to_vec(&cached).unwrap();
+            let back: CachedToolkit = serde_json::from_slice(&again).unwrap();
             prop_assert_eq!(&back, &cached);
         }
     }

@@ -1,14 +1,15 @@
 //! The domain: validated slugs, the cached model, the mapping from the wire
-//! format and content hashing. No I/O here.
+//! format, content hashing, and the sync's pure decisions (`plan`). No I/O here.
 
 mod mapping;
 mod model;
+pub mod plan;
 mod slug;
 
-pub use mapping::{content_hash, map_toolkit, MappingError, UpstreamToolkit};
-pub use model::{
-    CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, Meta, ToolSummary,
+pub use mapping::{
+    content_hash, map_toolkit, EncodedToolkit, MappingError, ToolkitInfo, UpstreamToolkit,
 };
+pub use model::{CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, Meta, ToolEntry};
 pub use slug::{Slug, SlugError, ToolSlug, MAX_SLUG_LEN, MAX_TOOL_SLUG_LEN};
 
 /// RFC 3339 with milliseconds, as the replaced system wrote `lastSyncedAt`.

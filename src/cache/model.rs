@@ -67,6 +67,10 @@ pub struct Meta {
     pub toolkits: Vec<IndexEntry>,
     #[serde(default)]
     pub failed: Vec<Failure>,
+    /// Objects this meta no longer names that are still to be deleted: a
+    /// failed delete is retried by the next sync, never forgotten.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_deletes: Vec<Slug>,
 }
 
 /// What the index knows of one cached toolkit.
@@ -83,6 +87,10 @@ pub struct IndexEntry {
     pub updated_at: Option<String>,
     /// SHA-256 of the object's bytes: a write is skipped when it is unchanged.
     pub content_hash: String,
+    /// The store's ETag of the object as this sync wrote it: an object whose
+    /// listed ETag differs was changed, rolled back or deleted behind our back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// When this toolkit was last fetched successfully.
     pub synced_at: String,
     /// The last sync failed for this toolkit; the object is its last good copy.
@@ -92,14 +100,18 @@ pub struct IndexEntry {
     pub last_error: Option<String>,
     /// Tool slugs, names and descriptions, so `GET /toolkits` needs no other read.
     #[serde(default)]
-    pub tools: Vec<ToolSummary>,
+    pub tools: Vec<ToolEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolSummary {
+pub struct ToolEntry {
     pub slug: String,
     pub name: String,
     pub description: String,
+    /// Where this tool's object sits in the toolkit's object (bytes `[start, end)`),
+    /// so the tool route answers without parsing the toolkit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[usize; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,16 +130,5 @@ impl Meta {
 impl CachedToolkit {
     pub fn tool(&self, slug: &str) -> Option<&CachedToolSchema> {
         self.tools.iter().find(|t| t.slug == slug)
-    }
-
-    pub fn summaries(&self) -> Vec<ToolSummary> {
-        self.tools
-            .iter()
-            .map(|t| ToolSummary {
-                slug: t.slug.clone(),
-                name: t.name.clone(),
-                description: t.description.clone(),
-            })
-            .collect()
     }
 }

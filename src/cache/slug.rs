@@ -42,6 +42,17 @@ impl Slug {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A slug as the upstream sent it: Composio's are lower case, some
+    /// payloads are not. The one normalisation, used by the plan and the mapping alike.
+    pub fn from_upstream(raw: &str) -> Result<Self, SlugError> {
+        Self::parse(&raw.to_ascii_lowercase())
+    }
+
+    /// Whether an upstream slug names this toolkit (case aside, as `from_upstream`).
+    pub fn matches_upstream(&self, raw: &str) -> bool {
+        raw.eq_ignore_ascii_case(&self.0)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -134,6 +145,15 @@ mod tests {
         ] {
             assert!(Slug::parse(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn upstream_slugs_are_normalised_once() {
+        let slug = Slug::from_upstream("GitHub").unwrap();
+        assert_eq!(slug.as_str(), "github");
+        assert!(slug.matches_upstream("GITHUB") && slug.matches_upstream("github"));
+        assert!(!slug.matches_upstream("gitlab"));
+        assert!(Slug::from_upstream("../X").is_err());
     }
 
     #[test]

@@ -1,5 +1,18 @@
 use std::time::Duration;
 
+/// Longest upstream-provided text kept in an error, a report or the meta.
+pub const MAX_UPSTREAM_TEXT: usize = 500;
+
+/// Cuts text from elsewhere to at most [`MAX_UPSTREAM_TEXT`] characters,
+/// the last of them an ellipsis when something was cut.
+pub fn cut(text: &str) -> String {
+    if text.chars().nth(MAX_UPSTREAM_TEXT).is_none() {
+        return text.to_owned();
+    }
+    let keep: String = text.chars().take(MAX_UPSTREAM_TEXT - 1).collect();
+    format!("{keep}…")
+}
+
 /// How a request failed below HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportKind {
@@ -33,6 +46,13 @@ pub enum UpstreamError {
         request_id: Option<String>,
         retry_after: Option<Duration>,
     },
+    /// Redirects are never followed: the key must not travel to another host.
+    #[error("{endpoint}: HTTP {status} redirect to {location_host} refused (redirects are not followed)")]
+    Redirect {
+        endpoint: String,
+        status: u16,
+        location_host: String,
+    },
     #[error("{endpoint}: {kind}: {detail}")]
     Transport {
         endpoint: String,
@@ -45,21 +65,30 @@ pub enum UpstreamError {
     Decode { endpoint: String, detail: String },
     #[error("{endpoint}: paging did not end: {detail}")]
     Paging { endpoint: String, detail: String },
+    #[error("{0}")]
+    Config(String),
 }
 
 impl UpstreamError {
-    /// Worth another try: 408, 409, 429, 5xx, timeouts and dropped connections.
+    /// Worth another try: 408, 409, 429, 5xx, timeouts, dropped connections,
+    /// and a 200 whose body did not parse (a glitch once is not a verdict).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
             Self::Transport { kind, .. } => *kind != TransportKind::Other,
-            Self::TooLarge { .. } | Self::Decode { .. } | Self::Paging { .. } => false,
+            Self::Decode { .. } => true,
+            Self::Redirect { .. } | Self::TooLarge { .. } | Self::Paging { .. } => false,
+            Self::Config(_) => false,
         }
+    }
+
+    pub fn is_throttled(&self) -> bool {
+        self.status() == Some(429)
     }
 
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status { status, .. } => Some(*status),
+            Self::Status { status, .. } | Self::Redirect { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -94,6 +123,20 @@ mod tests {
         for code in [400, 401, 403, 404, 410, 422] {
             assert!(!status(code).is_retryable(), "{code}");
         }
+        let decode = UpstreamError::Decode {
+            endpoint: "GET /x".into(),
+            detail: "EOF".into(),
+        };
+        assert!(
+            decode.is_retryable(),
+            "a malformed 200 is a transient fault"
+        );
+        let redirect = UpstreamError::Redirect {
+            endpoint: "GET /x".into(),
+            status: 302,
+            location_host: "evil.example".into(),
+        };
+        assert!(!redirect.is_retryable());
     }
 
     #[test]
@@ -102,5 +145,19 @@ mod tests {
             status(404).to_string(),
             "GET /x: HTTP 404: m (request id req_1)"
         );
+    }
+
+    #[test]
+    fn upstream_text_is_cut() {
+        assert_eq!(cut("short"), "short");
+        let long = "é".repeat(MAX_UPSTREAM_TEXT + 10);
+        let kept = cut(&long);
+        assert_eq!(kept.chars().count(), MAX_UPSTREAM_TEXT);
+        assert!(kept.ends_with('…'));
+        assert_eq!(
+            cut(&"y".repeat(MAX_UPSTREAM_TEXT + 1)).chars().count(),
+            MAX_UPSTREAM_TEXT
+        );
+        assert_eq!(cut(&"x".repeat(MAX_UPSTREAM_TEXT)).len(), MAX_UPSTREAM_TEXT);
     }
 }

@@ -1,8 +1,11 @@
 //! The upstream: one client for the Composio v3 API (paging, retries with
-//! backoff, a shared rate limit, timeouts, a body-size cap) and its errors.
+//! backoff, an adaptive rate limit shared by every call, timeouts, a body-size
+//! cap, no redirects) and its errors.
 
 mod client;
 mod error;
+mod rate;
 
-pub use client::{ApiKey, ClientConfig, ComposioClient};
-pub use error::{TransportKind, UpstreamError};
+pub use client::{retry_after, ApiKey, ClientConfig, ClientStats, ComposioClient, MAX_RETRY_AFTER};
+pub use error::{cut, TransportKind, UpstreamError, MAX_UPSTREAM_TEXT};
+pub use rate::{AdaptiveRate, RateSnapshot, ServerLimit};

@@ -43,6 +43,8 @@ pub enum FaultKind {
     WrongSlug,
     /// The tool list holds one tool twice.
     DuplicateTool,
+    /// The tool list holds a tool of another toolkit.
+    ForeignTool,
 }
 
 /// Which call of a toolkit a fault hits.
@@ -411,6 +413,13 @@ async fn answer(value: Value, fault: Option<FaultKind>, items: usize, shared: &S
             let mut other = value;
             other["slug"] = json!("someone_else");
             axum::Json(other).into_response()
+        }
+        FaultKind::ForeignTool => {
+            let mut mixed = value;
+            if let Some(first) = mixed["items"].as_array_mut().and_then(|i| i.first_mut()) {
+                first["toolkit"] = json!({"slug": "someone_else", "name": "Someone else"});
+            }
+            axum::Json(mixed).into_response()
         }
         FaultKind::DuplicateTool => {
             let mut doubled = value;

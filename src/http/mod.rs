@@ -7,7 +7,7 @@ pub use reader::{CacheReader, MetaView, ReadError, ToolkitView};
 
 use crate::cache::{Slug, ToolSlug};
 use crate::store::ObjectKey;
-use crate::sync::{LeaseError, SyncEngine, SyncError, SyncReport, SyncRequest};
+use crate::sync::{SyncEngine, SyncError, SyncRequest};
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
@@ -36,16 +36,16 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("a sync is already running")]
-    Busy(crate::sync::LeaseRecord),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("this server cannot sync: COMPOSIO_API_KEY is not set (set it, or the secret it comes from, and restart)")]
+    SyncNotConfigured,
     #[error("request body is larger than {MAX_SYNC_BODY} bytes")]
     TooLarge,
     #[error("content type must be application/json")]
     UnsupportedMediaType,
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("the cache store is unavailable; no sync was started")]
-    StoreUnavailable,
     #[error("{0}")]
     Internal(String),
 }
@@ -55,9 +55,20 @@ impl IntoResponse for ApiError {
         let (status, body) = match &self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({"error": m})),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, json!({"error": m})),
-            Self::Busy(lease) => (
+            Self::Sync(SyncError::Busy(lease)) => (
                 StatusCode::CONFLICT,
                 json!({"error": self.to_string(), "success": false, "heldBy": lease.owner, "since": lease.acquired_at, "expiresAt": lease.expires_at}),
+            ),
+            Self::Sync(SyncError::Store(e)) => {
+                tracing::error!(error = %e, "could not take the sync lease");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "the cache store is unavailable; no sync was started"}),
+                )
+            }
+            Self::SyncNotConfigured => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": self.to_string()}),
             ),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,33 +92,27 @@ impl IntoResponse for ApiError {
                     json!({"error": "a cached object is unreadable; a new sync will replace it"}),
                 )
             }
-            Self::StoreUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": self.to_string()}),
-            ),
             Self::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": m})),
         };
         (status, axum::Json(body)).into_response()
     }
 }
 
-/// The routes. `sync` is `None` on the read-only function.
+/// The routes. `sync` is `None` where no key is configured: `POST /sync`
+/// then answers 503 naming the missing key.
 pub fn router(reader: Arc<CacheReader>, sync: Option<SyncEngine>) -> Router {
     let state = AppState { reader, sync };
-    let mut router = Router::new()
+    Router::new()
         .route(BASE, get(root))
         .route(&format!("{BASE}/toolkits"), get(toolkits))
         .route(&format!("{BASE}/toolkits/{{toolkit}}"), get(toolkit))
         .route(&format!("{BASE}/toolkits/{{toolkit}}/{{tool}}"), get(tool))
         .route(&format!("{BASE}/sync/status"), get(status))
-        .route(&format!("{BASE}/openapi.json"), get(openapi));
-    if state.sync.is_some() {
-        router = router.route(
+        .route(&format!("{BASE}/openapi.json"), get(openapi))
+        .route(
             &format!("{BASE}/sync"),
             axum::routing::post(start_sync).layer(DefaultBodyLimit::max(MAX_SYNC_BODY)),
-        );
-    }
-    router
+        )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             (
@@ -254,43 +259,53 @@ async fn openapi(RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     Ok(json_bytes(Bytes::from_static(OPENAPI.as_bytes())))
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SyncBody {
+/// What a sync request may ask: `{"full": true, "allowShrink": true}`.
+#[derive(serde::Deserialize, Default, Debug, Clone, Copy, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncOptions {
     #[serde(default)]
-    full: bool,
+    pub full: bool,
+    #[serde(default)]
+    pub allow_shrink: bool,
 }
 
-/// What a sync request asks for: `?full=true` or a body `{"full": true}`.
+/// What a sync request asks for: `?full=true&allowShrink=true` or the same as a JSON body.
 fn parse_sync_request(
     query: &Option<String>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<bool, ApiError> {
-    let mut full = false;
+) -> Result<SyncOptions, ApiError> {
+    let mut options = SyncOptions::default();
     for pair in query
         .as_deref()
         .unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty())
     {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("full", "true" | "1" | "") => full = true,
-            ("full", "false" | "0") => {}
-            ("full", v) => {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let flag = match name {
+            "full" => &mut options.full,
+            "allowShrink" => &mut options.allow_shrink,
+            _ => {
                 return Err(ApiError::BadRequest(format!(
-                    "full must be true or false, not {v:?}"
+                    "unknown query parameter: {}",
+                    name.chars().take(100).collect::<String>()
                 )))
             }
-            (name, _) => {
+        };
+        *flag = match value {
+            "true" | "1" | "" => true,
+            "false" | "0" => false,
+            v => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter: {name}"
+                    "{name} must be true or false, not {:?}",
+                    v.chars().take(100).collect::<String>()
                 )))
             }
-        }
+        };
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(full);
+        return Ok(options);
     }
     let json_type = headers
         .get(header::CONTENT_TYPE)
@@ -306,10 +321,15 @@ fn parse_sync_request(
     if !json_type {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let parsed: SyncBody = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!("body must be {{}} or {{\"full\": true}}: {e}"))
+    let parsed: SyncOptions = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "body must be {{}} or {{\"full\": true, \"allowShrink\": true}}: {e}"
+        ))
     })?;
-    Ok(full || parsed.full)
+    Ok(SyncOptions {
+        full: options.full || parsed.full,
+        allow_shrink: options.allow_shrink || parsed.allow_shrink,
+    })
 }
 
 async fn start_sync(
@@ -326,18 +346,17 @@ async fn start_sync(
             ApiError::BadRequest(e.body_text())
         }
     })?;
-    let full = parse_sync_request(&q, &headers, &body)?;
-    let engine = s
-        .sync
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("this function does not sync".into()))?;
-    let deadline = budget.map(|Extension(SyncBudget(b))| Instant::now() + b);
+    let options = parse_sync_request(&q, &headers, &body)?;
+    let engine = s.sync.clone().ok_or(ApiError::SyncNotConfigured)?;
+    let request = SyncRequest {
+        full: options.full,
+        allow_shrink: options.allow_shrink,
+        deadline: budget.map(|Extension(SyncBudget(b))| Instant::now() + b),
+    };
     // Its own task: a client that hangs up must not cancel a sync half-way.
-    let engine = engine.clone();
-    let report =
-        tokio::spawn(async move { run_sync(&engine, SyncRequest { full, deadline }).await })
-            .await
-            .map_err(|e| ApiError::Internal(format!("the sync task failed: {e}")))??;
+    let report = tokio::spawn(async move { engine.run(request).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the sync task failed: {e}")))??;
     let status = if report.success {
         StatusCode::OK
     } else {
@@ -350,17 +369,6 @@ async fn start_sync(
 /// from the invocation's deadline, as a request extension no caller can forge.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncBudget(pub std::time::Duration);
-
-pub async fn run_sync(engine: &SyncEngine, request: SyncRequest) -> Result<SyncReport, ApiError> {
-    match engine.run(request).await {
-        Ok(report) => Ok(report),
-        Err(SyncError::Busy(LeaseError::Held(lease))) => Err(ApiError::Busy(lease)),
-        Err(SyncError::Busy(LeaseError::Store(e))) => {
-            tracing::error!(error = %e, "could not take the sync lease");
-            Err(ApiError::StoreUnavailable)
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -377,10 +385,31 @@ mod tests {
             h
         };
         let none = HeaderMap::new();
-        assert!(!parse_sync_request(&None, &none, b"").unwrap());
-        assert!(parse_sync_request(&Some("full=true".into()), &none, b"").unwrap());
-        assert!(parse_sync_request(&None, &json, br#"{"full": true}"#).unwrap());
-        assert!(!parse_sync_request(&None, &json, b"{}").unwrap());
+        let opts = |full, allow_shrink| SyncOptions { full, allow_shrink };
+        assert_eq!(
+            parse_sync_request(&None, &none, b"").unwrap(),
+            opts(false, false)
+        );
+        assert_eq!(
+            parse_sync_request(&Some("full=true".into()), &none, b"").unwrap(),
+            opts(true, false)
+        );
+        assert_eq!(
+            parse_sync_request(&Some("allowShrink=1".into()), &none, b"").unwrap(),
+            opts(false, true)
+        );
+        assert_eq!(
+            parse_sync_request(&None, &json, br#"{"full": true}"#).unwrap(),
+            opts(true, false)
+        );
+        assert_eq!(
+            parse_sync_request(&None, &json, br#"{"allowShrink": true}"#).unwrap(),
+            opts(false, true)
+        );
+        assert_eq!(
+            parse_sync_request(&None, &json, b"{}").unwrap(),
+            opts(false, false)
+        );
         assert!(matches!(
             parse_sync_request(&None, &none, b"{}"),
             Err(ApiError::UnsupportedMediaType)

@@ -213,7 +213,14 @@ fn list_toolkits(meta: &Meta) -> Bytes {
     let toolkits: Vec<_> = meta
         .toolkits
         .iter()
-        .map(|e| json!({"slug": e.slug, "name": e.name, "logo": e.logo, "tools": e.tools}))
+        .map(|e| {
+            let tools: Vec<_> = e
+                .tools
+                .iter()
+                .map(|t| json!({"slug": t.slug, "name": t.name, "description": t.description}))
+                .collect();
+            json!({"slug": e.slug, "name": e.name, "logo": e.logo, "tools": tools})
+        })
         .collect();
     Bytes::from(json!({"lastSyncedAt": meta.last_synced_at, "toolkits": toolkits}).to_string())
 }

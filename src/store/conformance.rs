@@ -18,6 +18,7 @@ pub async fn run_all(store: &dyn Store) {
     put_get_round_trip(store).await;
     create_only(store).await;
     compare_and_swap(store).await;
+    conditional_delete(store).await;
     delete_is_idempotent(store).await;
     list_names_only_our_objects(store).await;
     large_objects(store).await;
@@ -124,6 +125,44 @@ async fn compare_and_swap(store: &dyn Store) {
     store.delete(&key).await.unwrap();
 }
 
+async fn conditional_delete(store: &dyn Store) {
+    let key = ObjectKey::Lease;
+    let first = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"owner\":\"a\"}"),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let second = store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"owner\":\"b\"}"),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let refused = store.delete_if_match(&key, &first).await;
+    assert!(
+        matches!(refused, Err(StoreError::PreconditionFailed { .. })),
+        "a delete with an old tag must fail, got {refused:?}"
+    );
+    assert!(
+        store.get(&key).await.unwrap().is_some(),
+        "and must keep the object"
+    );
+    store
+        .delete_if_match(&key, &second)
+        .await
+        .expect("a delete with the current tag");
+    assert!(store.get(&key).await.unwrap().is_none());
+    store
+        .delete_if_match(&key, &second)
+        .await
+        .expect("a conditional delete of an absent object is fine");
+}
+
 async fn delete_is_idempotent(store: &dyn Store) {
     let key = toolkit("gone");
     store
@@ -159,6 +198,32 @@ async fn list_names_only_our_objects(store: &dyn Store) {
         want
     );
     assert!(listed.iter().all(|o| o.size == 2));
+    for object in &listed {
+        let got = store.get(&object.key).await.unwrap().unwrap();
+        assert_eq!(
+            object.etag, got.etag,
+            "{}: the listing gives get's tag",
+            object.key
+        );
+    }
+    // Rewriting one object changes its listed tag and no other.
+    let changed = store
+        .put(
+            &keys[0],
+            Bytes::from_static(b"[1]"),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let relisted = store.list().await.unwrap();
+    for (before, after) in listed.iter().zip(&relisted) {
+        if after.key == keys[0] {
+            assert_eq!(after.etag, changed);
+            assert_ne!(after.etag, before.etag);
+        } else {
+            assert_eq!(after.etag, before.etag, "{}", after.key);
+        }
+    }
     for key in &keys {
         store.delete(key).await.unwrap();
     }

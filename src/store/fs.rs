@@ -1,19 +1,23 @@
 use super::{
     validate_prefix, ETag, ListedObject, ObjectKey, PutCondition, Store, StoreError, StoredObject,
 };
-use crate::cache::content_hash;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 /// A directory on disk: `{dir}/{prefix}{name}`. Writes go to a temporary file
 /// first and are renamed into place, so a reader never sees half an object.
 ///
 /// `IfAbsent` is atomic across processes (a hard link fails if the name
-/// exists); `IfMatch` is atomic within this process. Across processes the
-/// sync lease keeps writers apart.
+/// exists); `IfMatch` and `delete_if_match` are atomic within this process.
+/// Across processes the sync lease keeps writers apart.
+///
+/// The ETag is the file's identity, modification time and size (as web
+/// servers derive theirs): a listing gives it without reading a byte, and any
+/// change to the file, by us or by hand, changes it.
 pub struct FsStore {
     dir: PathBuf,
     write_lock: Mutex<()>,
@@ -36,7 +40,13 @@ impl FsStore {
         self.dir.join(key.file_name())
     }
 
-    async fn write_temp(&self, key: &ObjectKey, body: &[u8]) -> Result<PathBuf, StoreError> {
+    /// The temporary file and the tag the object will have once it is moved
+    /// into place (a rename or a link keeps identity, time and size).
+    async fn write_temp(
+        &self,
+        key: &ObjectKey,
+        body: &[u8],
+    ) -> Result<(PathBuf, ETag), StoreError> {
         let err = |e: std::io::Error| StoreError::backend("put", key, e);
         tokio::fs::create_dir_all(&self.dir).await.map_err(err)?;
         // Dot-names are never listed as objects.
@@ -47,36 +57,66 @@ impl FsStore {
         use tokio::io::AsyncWriteExt;
         let written = async {
             file.write_all(body).await?;
-            file.sync_data().await
+            file.sync_data().await?;
+            file.metadata().await
         }
         .await;
-        if let Err(e) = written {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(err(e));
+        match written {
+            Ok(meta) => Ok((temp, etag_of(&meta))),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                Err(err(e))
+            }
         }
-        Ok(temp)
+    }
+
+    async fn current_etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
+        match tokio::fs::metadata(self.path(key)).await {
+            Ok(meta) => Ok(Some(etag_of(&meta))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::backend("head", key, e)),
+        }
     }
 }
 
-fn etag_of(body: &[u8]) -> ETag {
-    ETag(format!("\"{}\"", &content_hash(body)[..32]))
+fn etag_of(meta: &std::fs::Metadata) -> ETag {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    #[cfg(unix)]
+    let identity = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let identity = 0u64;
+    ETag(format!(
+        "\"{identity:x}-{:x}-{:x}\"",
+        modified.as_nanos(),
+        meta.len()
+    ))
 }
 
 #[async_trait]
 impl Store for FsStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        match tokio::fs::read(self.path(key)).await {
-            Ok(body) => Ok(Some(StoredObject {
-                etag: etag_of(&body),
-                body: Bytes::from(body),
-            })),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::backend("get", key, e)),
-        }
+        let err = |e: std::io::Error| StoreError::backend("get", key, e);
+        let mut file = match tokio::fs::File::open(self.path(key)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(e)),
+        };
+        // The tag of the very file read, even if it is replaced meanwhile.
+        let meta = file.metadata().await.map_err(err)?;
+        let mut body = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut body).await.map_err(err)?;
+        Ok(Some(StoredObject {
+            etag: etag_of(&meta),
+            body: Bytes::from(body),
+        }))
     }
 
     async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
-        Ok(self.get(key).await?.map(|o| o.etag))
+        self.current_etag(key).await
     }
 
     async fn put(
@@ -85,9 +125,8 @@ impl Store for FsStore {
         body: Bytes,
         condition: PutCondition,
     ) -> Result<ETag, StoreError> {
-        let etag = etag_of(&body);
         let target = self.path(key);
-        let temp = self.write_temp(key, &body).await?;
+        let (temp, etag) = self.write_temp(key, &body).await?;
         let io = |e: std::io::Error| StoreError::backend("put", key, e);
         let result = match condition {
             PutCondition::Overwrite => tokio::fs::rename(&temp, &target).await.map_err(io),
@@ -102,7 +141,7 @@ impl Store for FsStore {
             },
             PutCondition::IfMatch(want) => {
                 let _guard = self.write_lock.lock().await;
-                match self.etag(key).await {
+                match self.current_etag(key).await {
                     Ok(Some(found)) if found == want => {
                         tokio::fs::rename(&temp, &target).await.map_err(io)
                     }
@@ -124,6 +163,17 @@ impl Store for FsStore {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::backend("delete", key, e)),
+        }
+    }
+
+    async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError> {
+        let _guard = self.write_lock.lock().await;
+        match self.current_etag(key).await? {
+            None => Ok(()),
+            Some(found) if &found == etag => self.delete(key).await,
+            Some(_) => Err(StoreError::PreconditionFailed {
+                key: key.to_string(),
+            }),
         }
     }
 
@@ -150,6 +200,7 @@ impl Store for FsStore {
                 Ok(meta) if meta.is_file() => listed.push(ListedObject {
                     key,
                     size: meta.len(),
+                    etag: etag_of(&meta),
                 }),
                 _ => continue,
             }
@@ -199,5 +250,30 @@ mod tests {
             .collect();
         assert_eq!(names, ["_meta.json"]);
         assert!(FsStore::new(dir.path(), "../escape/").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_edit_by_hand_changes_the_listed_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path(), "").unwrap();
+        let key = ObjectKey::Meta;
+        let written = store
+            .put(
+                &key,
+                Bytes::from_static(b"{\"a\":1}"),
+                PutCondition::Overwrite,
+            )
+            .await
+            .unwrap();
+        // Same size, edited in place, as an editor or a restore might.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::fs::write(dir.path().join("_meta.json"), b"{\"a\":2}").unwrap();
+        let listed = store.list().await.unwrap();
+        assert_ne!(listed[0].etag, written);
+        assert_eq!(
+            Some(listed[0].etag.clone()),
+            store.etag(&key).await.unwrap()
+        );
+        assert_eq!(store.get(&key).await.unwrap().unwrap().etag, listed[0].etag);
     }
 }

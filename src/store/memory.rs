@@ -72,6 +72,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError> {
+        let mut objects = self.lock();
+        match objects.get(key) {
+            Some(o) if &o.etag != etag => Err(StoreError::PreconditionFailed {
+                key: key.to_string(),
+            }),
+            _ => {
+                objects.remove(key);
+                Ok(())
+            }
+        }
+    }
+
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         Ok(self
@@ -80,6 +93,7 @@ impl Store for MemoryStore {
             .map(|(key, o)| ListedObject {
                 key: key.clone(),
                 size: o.body.len() as u64,
+                etag: o.etag.clone(),
             })
             .collect())
     }

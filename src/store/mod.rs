@@ -71,6 +71,8 @@ pub struct StoredObject {
 pub struct ListedObject {
     pub key: ObjectKey,
     pub size: u64,
+    /// The same tag `get` and `put` give: it changes whenever the object does.
+    pub etag: ETag,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,10 @@ pub enum PutCondition {
 pub enum StoreError {
     #[error("{key}: the object changed or exists already (condition not met)")]
     PreconditionFailed { key: String },
+    /// Another conditional write to the same key was in flight (S3's 409
+    /// `ConditionalRequestConflict`): nothing was decided, try again.
+    #[error("{key}: a concurrent conditional write was in progress")]
+    Conflict { key: String },
     #[error("{op} {key}: {detail}")]
     Backend {
         op: &'static str,
@@ -124,6 +130,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes an object; removing an absent one is not an error.
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError>;
+
+    /// Removes an object only if it still has this tag (`PreconditionFailed`
+    /// otherwise); an absent object is not an error.
+    async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError>;
 
     /// Our objects under the prefix, sorted by key.
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError>;

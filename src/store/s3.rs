@@ -151,13 +151,12 @@ impl Store for S3Store {
                 .e_tag()
                 .map(|t| ETag(t.to_owned()))
                 .ok_or_else(|| StoreError::backend("put", &name, "the S3 server returned no ETag")),
-            // 409: a concurrent conditional write won the race; 404: If-Match on a missing key.
-            Err(e)
-                if matches!(status(&e), Some(412 | 409))
-                    || (if_match && status(&e) == Some(404)) =>
-            {
+            // 404: If-Match on a missing key.
+            Err(e) if status(&e) == Some(412) || (if_match && status(&e) == Some(404)) => {
                 Err(StoreError::PreconditionFailed { key: name })
             }
+            // 409 ConditionalRequestConflict: another conditional write was in flight.
+            Err(e) if status(&e) == Some(409) => Err(StoreError::Conflict { key: name }),
             Err(e) => Err(backend("put", &name, &e)),
         }
     }
@@ -174,6 +173,25 @@ impl Store for S3Store {
         {
             Ok(_) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(backend("delete", &name, &e)),
+        }
+    }
+
+    async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError> {
+        let name = self.key(key);
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&name)
+            .if_match(&etag.0)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) if status(&e) == Some(412) => Err(StoreError::PreconditionFailed { key: name }),
+            Err(e) if status(&e) == Some(409) => Err(StoreError::Conflict { key: name }),
             Err(e) => Err(backend("delete", &name, &e)),
         }
     }
@@ -198,6 +216,7 @@ impl Store for S3Store {
                     listed.push(ListedObject {
                         key,
                         size: object.size().unwrap_or(0).max(0) as u64,
+                        etag: ETag(object.e_tag().unwrap_or_default().to_owned()),
                     });
                 }
             }

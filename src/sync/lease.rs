@@ -1,6 +1,7 @@
 //! One sync at a time: a lease object written create-only, with an owner and
 //! an expiry, so a dead holder's lease can be taken over.
 
+use super::SyncError;
 use crate::cache::timestamp;
 use crate::store::{ETag, ObjectKey, PutCondition, Store, StoreError};
 use bytes::Bytes;
@@ -16,13 +17,8 @@ pub struct LeaseRecord {
     pub expires_at_ms: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LeaseError {
-    #[error("a sync is already running (owner {}, since {})", .0.owner, .0.acquired_at)]
-    Held(LeaseRecord),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// Stop writing this long before the lease expires by our own clock.
+const EXPIRY_SAFETY: Duration = Duration::from_secs(5);
 
 pub struct Lease {
     pub record: LeaseRecord,
@@ -42,7 +38,7 @@ impl Lease {
         store: &dyn Store,
         owner: &str,
         ttl: Duration,
-    ) -> Result<Lease, LeaseError> {
+    ) -> Result<Lease, SyncError> {
         let now = SystemTime::now();
         let expires = now + ttl;
         let record = LeaseRecord {
@@ -63,10 +59,15 @@ impl Lease {
                     etag,
                 })
             }
-            Err(StoreError::PreconditionFailed { .. }) => {}
-            Err(e) => return Err(e.into()),
+            // A 409 is a concurrent create: someone else is taking it right now.
+            Err(StoreError::PreconditionFailed { .. } | StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(SyncError::Store(e)),
         }
-        let Some(current) = store.get(&ObjectKey::Lease).await? else {
+        let Some(current) = store
+            .get(&ObjectKey::Lease)
+            .await
+            .map_err(SyncError::Store)?
+        else {
             // Released between our two calls: one more create-only try.
             return match store
                 .put(&ObjectKey::Lease, body, PutCondition::IfAbsent)
@@ -77,16 +78,16 @@ impl Lease {
                     took_over: false,
                     etag,
                 }),
-                Err(StoreError::PreconditionFailed { .. }) => {
-                    Err(LeaseError::Held(current_holder(store).await?))
+                Err(StoreError::PreconditionFailed { .. } | StoreError::Conflict { .. }) => {
+                    Err(SyncError::Busy(current_holder(store).await?))
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(SyncError::Store(e)),
             };
         };
         // An unreadable lease is treated as expired: it cannot name a live holder.
         let held: Option<LeaseRecord> = serde_json::from_slice(&current.body).ok();
         if let Some(held) = held.filter(|h| h.expires_at_ms > unix_ms(now)) {
-            return Err(LeaseError::Held(held));
+            return Err(SyncError::Busy(held));
         }
         tracing::warn!("taking over an expired sync lease");
         match store
@@ -98,32 +99,44 @@ impl Lease {
                 took_over: true,
                 etag,
             }),
-            Err(StoreError::PreconditionFailed { .. }) => {
-                Err(LeaseError::Held(current_holder(store).await?))
+            Err(StoreError::PreconditionFailed { .. } | StoreError::Conflict { .. }) => {
+                Err(SyncError::Busy(current_holder(store).await?))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(SyncError::Store(e)),
         }
     }
 
-    /// Removes the lease if it is still ours. (A HEAD then a DELETE: a takeover
-    /// can only fall between them if this sync outlived its TTL, which the
-    /// configuration forbids: the TTL must exceed the sync timeout.)
+    /// Whether the lease is still ours by our own clock (no I/O): checked
+    /// before every write, so a sync that outlived its lease stops writing.
+    pub fn held_by_clock(&self) -> bool {
+        unix_ms(SystemTime::now() + EXPIRY_SAFETY) < self.record.expires_at_ms
+    }
+
+    /// Whether the store still holds our lease (one HEAD): checked before
+    /// publishing, so a sync whose lease was taken over never publishes.
+    pub async fn held_in_store(&self, store: &dyn Store) -> Result<bool, StoreError> {
+        Ok(self.held_by_clock() && store.etag(&ObjectKey::Lease).await? == Some(self.etag.clone()))
+    }
+
+    /// Removes the lease only if it is still ours: a conditional delete on its
+    /// tag, so a lease taken over meanwhile is never removed.
     pub async fn release(self, store: &dyn Store) -> Result<(), StoreError> {
-        match store.etag(&ObjectKey::Lease).await? {
-            Some(etag) if etag == self.etag => store.delete(&ObjectKey::Lease).await,
-            _ => {
+        match store.delete_if_match(&ObjectKey::Lease, &self.etag).await {
+            Err(StoreError::PreconditionFailed { .. }) => {
                 tracing::warn!(owner = %self.record.owner, "sync lease was taken over before release");
                 Ok(())
             }
+            other => other,
         }
     }
 }
 
 /// Whoever holds the lease now, for a 409; never ourselves by mistake.
-async fn current_holder(store: &dyn Store) -> Result<LeaseRecord, StoreError> {
+async fn current_holder(store: &dyn Store) -> Result<LeaseRecord, SyncError> {
     let held = store
         .get(&ObjectKey::Lease)
-        .await?
+        .await
+        .map_err(SyncError::Store)?
         .and_then(|o| serde_json::from_slice::<LeaseRecord>(&o.body).ok());
     Ok(held.unwrap_or_else(|| LeaseRecord {
         owner: "unknown (the lease changed hands just now)".into(),
@@ -145,7 +158,7 @@ mod tests {
             .await
             .unwrap();
         match Lease::acquire(&store, "b", Duration::from_secs(60)).await {
-            Err(LeaseError::Held(h)) => assert_eq!(h.owner, "a"),
+            Err(SyncError::Busy(h)) => assert_eq!(h.owner, "a"),
             other => panic!("expected Held, got {:?}", other.map(|l| l.record)),
         }
         first.release(&store).await.unwrap();
@@ -164,11 +177,14 @@ mod tests {
         let live = Lease::acquire(&store, "live", Duration::from_secs(60))
             .await
             .unwrap();
+        assert!(!dead.held_by_clock());
+        assert!(!dead.held_in_store(&store).await.unwrap());
         dead.release(&store).await.unwrap();
         assert!(
             store.get(&ObjectKey::Lease).await.unwrap().is_some(),
             "the live lease stays"
         );
+        assert!(live.held_in_store(&store).await.unwrap());
         live.release(&store).await.unwrap();
         assert!(store.get(&ObjectKey::Lease).await.unwrap().is_none());
     }

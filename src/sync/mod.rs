@@ -1,4 +1,6 @@
-//! The engine: plan → fetch (bounded, concurrent) → write → publish → prune.
+//! The engine: plan → diff → fetch → aggregate → publish → prune. The
+//! decisions are pure functions in `cache::plan`; this module sequences the
+//! I/O around them.
 //!
 //! Write order is the consistency model: toolkit objects first, the meta last
 //! (compare-and-swap on its ETag), deletions only after the meta no longer
@@ -7,19 +9,22 @@
 mod lease;
 mod report;
 
-pub use lease::{Lease, LeaseError, LeaseRecord};
-pub use report::{SyncMode, SyncReport};
+pub use lease::{Lease, LeaseRecord};
+pub use report::{Repair, SyncMode, SyncReport, Timings};
 
+use crate::cache::plan::{self, Decision, FetchOutcome, FetchReason, Listed, StoredEtags};
 use crate::cache::{
-    content_hash, map_toolkit, timestamp, CachedToolkit, Failure, IndexEntry, Meta, Slug,
-    UpstreamToolkit,
+    map_toolkit, timestamp, EncodedToolkit, Failure, IndexEntry, MappingError, Meta, Slug,
+    ToolkitInfo, UpstreamToolkit,
 };
-use crate::composio::ComposioClient;
+use crate::composio::{cut, ComposioClient, UpstreamError};
 use crate::store::{ETag, ObjectKey, PutCondition, Store, StoreError};
 use crate::wire::ToolkitSummary;
 use bytes::Bytes;
-use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use futures::{FutureExt, StreamExt};
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,20 +36,19 @@ pub struct SyncSettings {
     pub concurrency: usize,
     /// How long a lease holds if its holder dies.
     pub lease_ttl: Duration,
-    /// Time budget of a whole sync when the caller sets none.
+    /// Time budget of a whole sync; a caller's deadline can only shorten it.
     pub timeout: Duration,
+    /// Largest share (0..=1) of the published toolkits one sync may drop.
+    pub max_shrink: f64,
+    /// Bound of each store operation, so work after the deadline is bounded too.
+    pub store_timeout: Duration,
 }
 
-impl Default for SyncSettings {
-    fn default() -> Self {
-        Self {
-            no_auth_toolkits: vec![Slug::parse("browser_tool").expect("valid")],
-            concurrency: 8,
-            lease_ttl: Duration::from_secs(15 * 60),
-            timeout: Duration::from_secs(13 * 60),
-        }
-    }
-}
+/// Store operations a sync may still make after its deadline, each bounded by
+/// `store_timeout`: in-flight writes, the lease check, the meta (with its
+/// retries), the prune, the last run and the release. The lease must outlive
+/// the deadline by this many bounds.
+pub const STORE_OPS_AFTER_DEADLINE: u32 = 8;
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
@@ -52,6 +56,8 @@ pub struct SyncRequest {
     pub full: bool,
     /// Stop fetching at this instant and publish what finished (a Lambda's deadline).
     pub deadline: Option<Instant>,
+    /// Publish even if the plan drops more than `max_shrink` of the cache.
+    pub allow_shrink: bool,
 }
 
 impl SyncRequest {
@@ -59,7 +65,7 @@ impl SyncRequest {
     pub fn full() -> Self {
         Self {
             full: true,
-            deadline: None,
+            ..Self::default()
         }
     }
 }
@@ -74,10 +80,46 @@ pub enum SyncEvent {
 
 pub type Observer = Arc<dyn Fn(SyncEvent) + Send + Sync>;
 
+/// A sync that could not start. Every failure after the start is a report
+/// with `success: false` instead.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error("a sync is already running (owner {}, since {})", .0.owner, .0.acquired_at)]
+    Busy(LeaseRecord),
+    #[error("the cache store is unavailable; no sync was started: {0}")]
+    Store(StoreError),
+}
+
+/// Why one toolkit could not be synced.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
     #[error(transparent)]
-    Busy(#[from] LeaseError),
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error("the sync's time budget ran out before this toolkit finished")]
+    OutOfTime,
+}
+
+/// Why a sync published nothing.
+#[derive(Debug, thiserror::Error)]
+enum Abort {
+    #[error("listing the project's auth configs failed: {0}")]
+    AuthConfigs(UpstreamError),
+    #[error("store failure: {0}")]
+    Store(#[from] StoreError),
+    #[error("the store did not answer within {0:?}; nothing more was written")]
+    StoreTimeout(Duration),
+    #[error(transparent)]
+    AllFailed(#[from] plan::AllFailed),
+    #[error(transparent)]
+    Shrink(#[from] plan::Shrink),
+    #[error("another sync published a newer meta meanwhile; this one was not published")]
+    Superseded,
+    #[error(
+        "this sync's lease expired or was taken over: it stopped writing and published nothing"
+    )]
+    LeaseLost,
 }
 
 #[derive(Clone)]
@@ -88,23 +130,21 @@ pub struct SyncEngine {
     observer: Option<Observer>,
 }
 
-/// Why a sync stopped before publishing.
-#[derive(Debug, thiserror::Error)]
-enum Abort {
-    #[error("listing the project's auth configs failed: {0}")]
-    AuthConfigs(crate::composio::UpstreamError),
-    #[error("store failure: {0}")]
-    Store(#[from] StoreError),
-    #[error("every toolkit failed; nothing was published")]
-    AllFailed,
-    #[error("another sync published a newer meta meanwhile; this one was not published")]
-    Superseded,
+/// The published state a sync starts from.
+struct Previous {
+    index: Vec<IndexEntry>,
+    pending_deletes: Vec<Slug>,
+    /// The meta's tag, for the compare-and-swap; `None` before the first sync.
+    etag: Option<ETag>,
 }
 
-enum Outcome {
-    Written(IndexEntry),
-    Same(IndexEntry),
-    Failed(Failure),
+/// One fetched toolkit, settled: what happened and what it cost.
+struct Settled {
+    slug: Slug,
+    reason: FetchReason,
+    outcome: FetchOutcome,
+    map_time: Duration,
+    write_time: Duration,
 }
 
 impl SyncEngine {
@@ -122,47 +162,60 @@ impl SyncEngine {
         self
     }
 
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     fn emit(&self, event: SyncEvent) {
         if let Some(observer) = &self.observer {
             observer(event);
         }
     }
 
-    /// Runs one sync. `Err` only when another sync holds the lease; every
-    /// other failure is a report with `success: false`.
+    /// Runs one sync. `Err` only when it could not start (another sync holds
+    /// the lease, the store is unreachable); every other failure, a panic
+    /// included, is a report with `success: false`, and the lease is released.
     pub async fn run(&self, request: SyncRequest) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
-        let started_at = SystemTime::now();
         let sync_id = uuid::Uuid::new_v4().to_string();
-        let requests_before = self.client.requests_sent();
+        let before = self.client.stats();
         let lease = Lease::acquire(&*self.store, &sync_id, self.settings.lease_ttl).await?;
 
-        let mut report = SyncReport::new(sync_id.clone(), timestamp(started_at), request.full);
-        let deadline = request.deadline.unwrap_or(started + self.settings.timeout);
-        // After a sync that died or failed to publish, objects may be newer
-        // than the index says: compare fetched content with nothing, write it.
-        let trust_hashes = !lease.took_over && !self.last_run_left_unpublished_writes().await;
-        if let Err(abort) = self
-            .sync(&request, deadline, trust_hashes, &mut report, started)
-            .await
-        {
-            tracing::error!(error = %abort, "sync not published");
+        let mut report = SyncReport::new(sync_id, timestamp(SystemTime::now()), request.full);
+        let own_deadline = started + self.settings.timeout;
+        let deadline = request
+            .deadline
+            .map_or(own_deadline, |d| d.min(own_deadline));
+        let sync = self.sync(&request, deadline, &lease, &mut report, started);
+        let failure = match AssertUnwindSafe(sync).catch_unwind().await {
+            Ok(Ok(())) => None,
+            Ok(Err(abort)) => Some(abort.to_string()),
+            Err(panic) => Some(format!(
+                "internal error: the sync panicked ({}); nothing more was written",
+                panic_message(panic.as_ref())
+            )),
+        };
+        if let Some(message) = failure {
+            let message = self.client.redact(&message);
+            tracing::error!(error = %message, "sync not published");
             report.success = false;
-            report.message = Some(abort.to_string());
+            report.message = Some(message);
         }
+        let after = self.client.stats();
         report.duration_ms = started.elapsed().as_millis() as u64;
-        report.upstream_requests = self.client.requests_sent() - requests_before;
-        if let Ok(body) = serde_json::to_vec_pretty(&report) {
-            if let Err(e) = self
-                .store
-                .put(&ObjectKey::LastRun, body.into(), PutCondition::Overwrite)
-                .await
-            {
-                tracing::warn!(error = %e, "could not record the last run");
+        report.upstream_requests = after.requests - before.requests;
+        report.upstream_throttled = after.throttled - before.throttled;
+        report.upstream_retries = after.retries - before.retries;
+        report.settled_rps = after.rate.map(|r| (r * 100.0).round() / 100.0);
+        self.record_last_run(&report).await;
+        match self.bounded(lease.release(&*self.store)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not release the sync lease; it will expire")
             }
-        }
-        if let Err(e) = lease.release(&*self.store).await {
-            tracing::warn!(error = %e, "could not release the sync lease; it will expire");
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the sync lease; it will expire")
+            }
         }
         Ok(report)
     }
@@ -171,304 +224,433 @@ impl SyncEngine {
         &self,
         request: &SyncRequest,
         deadline: Instant,
-        trust_hashes: bool,
+        lease: &Lease,
         report: &mut SyncReport,
         started: Instant,
     ) -> Result<(), Abort> {
-        let (prev_entries, prev_etag) = self.read_index().await?;
-        let prev_index: HashMap<&Slug, &IndexEntry> =
-            prev_entries.iter().map(|e| (&e.slug, e)).collect();
-
-        // The listing is independent of the auth configs: ask both at once.
-        let (plan, listing) = tokio::join!(self.plan(), self.client.list_toolkits());
-        let (planned, mut failures) = plan?;
-        let existing: BTreeSet<Slug> = self
-            .store
-            .list()
-            .await?
+        // Plan: what is published, what the project has, what the store holds.
+        let phase = Instant::now();
+        let previous = self.read_previous().await?;
+        let (configs, listing, stored) = tokio::join!(
+            self.client.list_auth_configs(),
+            self.client.list_toolkits(),
+            self.store.list()
+        );
+        let configs = configs.map_err(Abort::AuthConfigs)?;
+        let stored: StoredEtags = stored?
             .into_iter()
             .filter_map(|o| match o.key {
-                ObjectKey::Toolkit(slug) => Some(slug),
+                ObjectKey::Toolkit(slug) => Some((slug, o.etag.0)),
                 _ => None,
             })
             .collect();
-        let listing: HashMap<String, ToolkitSummary> = match listing {
-            Ok(items) => items.into_iter().map(|t| (t.slug.clone(), t)).collect(),
+        let plan = plan::plan_toolkits(
+            configs.into_iter().map(|c| c.toolkit.slug),
+            &self.settings.no_auth_toolkits,
+            |raw| self.client.redact(raw),
+        );
+        if !request.allow_shrink {
+            plan::shrink_guard(&previous.index, &plan.slugs, self.settings.max_shrink)?;
+        }
+        let listing: Option<HashMap<String, ToolkitSummary>> = match listing {
+            Ok(items) => Some(
+                items
+                    .into_iter()
+                    .map(|t| (t.slug.to_ascii_lowercase(), t))
+                    .collect(),
+            ),
             Err(e) => {
-                tracing::warn!(error = %e, "toolkit listing failed; fetching every toolkit");
+                tracing::warn!(error = %e, "toolkit listing failed; fetching every toolkit with its details");
                 if !request.full {
                     report.mode = SyncMode::Full;
-                    report.fallback = Some(format!("toolkit listing failed: {e}"));
+                    report.fallback = Some(cut(&format!("toolkit listing failed: {e}")));
                 }
-                HashMap::new()
+                None
             }
         };
-
-        // Incremental: the listing says which toolkits changed since the index.
-        let mut unchanged: Vec<IndexEntry> = Vec::new();
-        let mut to_fetch: Vec<Slug> = Vec::new();
-        for slug in &planned {
-            let same = (report.mode == SyncMode::Incremental)
-                .then(|| prev_index.get(slug))
-                .flatten()
-                .filter(|entry| {
-                    let listed = listing.get(slug.as_str());
-                    !entry.stale
-                        && existing.contains(slug)
-                        && entry.version.is_some()
-                        && listed.map(|t| (&t.meta.version, &t.meta.updated_at))
-                            == Some((&entry.version, &entry.updated_at))
-                });
-            match same {
-                Some(entry) => unchanged.push((*entry).clone()),
-                None => to_fetch.push(slug.clone()),
+        let listed: Option<HashMap<String, Listed>> = listing.as_ref().map(|l| {
+            l.iter()
+                .map(|(slug, t)| {
+                    let listed = Listed {
+                        version: t.meta.version.clone(),
+                        updated_at: t.meta.updated_at.clone(),
+                    };
+                    (slug.clone(), listed)
+                })
+                .collect()
+        });
+        let previous_by_slug: HashMap<&Slug, &IndexEntry> =
+            previous.index.iter().map(|e| (&e.slug, e)).collect();
+        let mut kept = Vec::new();
+        let mut to_fetch = Vec::new();
+        for decision in plan::diff(
+            &plan.slugs,
+            &previous_by_slug,
+            &stored,
+            listed.as_ref(),
+            request.full,
+        ) {
+            match decision {
+                Decision::Keep(entry) => kept.push(entry),
+                Decision::Fetch { slug, reason } => to_fetch.push((slug, reason)),
             }
         }
         // Biggest first: the longest chain of tool pages starts at once.
         let expected_tools = |slug: &Slug| -> u64 {
-            listing
-                .get(slug.as_str())
-                .and_then(|t| t.meta.tools_count)
-                .map(|n| n as u64)
-                .or_else(|| prev_index.get(slug).map(|e| e.tool_count as u64))
+            let listed = listing
+                .as_ref()
+                .and_then(|l| l.get(slug.as_str()))
+                .and_then(|t| t.meta.tools_count.as_ref())
+                .and_then(|n| n.as_u64());
+            listed
+                .or_else(|| previous_by_slug.get(slug).map(|e| e.tool_count as u64))
                 .unwrap_or(0)
         };
-        to_fetch.sort_by_key(|slug| std::cmp::Reverse(expected_tools(slug)));
-        report.unchanged = unchanged.len();
+        to_fetch.sort_by_key(|(slug, _)| std::cmp::Reverse(expected_tools(slug)));
         self.emit(SyncEvent::Planned {
             to_fetch: to_fetch.len(),
-            unchanged: unchanged.len(),
+            unchanged: kept.len(),
         });
+        report.timings.plan = phase.elapsed().as_millis() as u64;
 
-        // Two stages: the concurrency bound is for Composio, so a slot is
-        // freed as soon as a toolkit is fetched, not when it is written.
+        // Fetch, map, write. Two stages: the concurrency bound is for
+        // Composio, so a slot frees as soon as a toolkit is fetched.
+        let phase = Instant::now();
         let concurrency = self.settings.concurrency.max(1);
-        let outcomes: Vec<Result<Outcome, StoreError>> = futures::stream::iter(to_fetch)
-            .map(|slug| async move {
-                let fetched = tokio::time::timeout_at(deadline.into(), self.fetch(&slug)).await;
-                (slug, fetched)
+        let listing = &listing;
+        let settled: Vec<Result<Settled, Abort>> = futures::stream::iter(to_fetch)
+            .map(|(slug, reason)| async move {
+                let summary = listing.as_ref().and_then(|l| l.get(slug.as_str()));
+                let fetched =
+                    tokio::time::timeout_at(deadline.into(), self.fetch(&slug, summary)).await;
+                (slug, reason, fetched.unwrap_or(Err(FetchError::OutOfTime)))
             })
             .buffer_unordered(concurrency)
-            .map(|(slug, fetched)| {
-                let prev = prev_index.get(&slug).map(|e| (*e).clone());
-                let exists = existing.contains(&slug);
-                self.settle(slug, prev, exists && trust_hashes, fetched)
+            .map(|(slug, reason, fetched)| {
+                let previous = previous_by_slug.get(&slug).copied();
+                self.settle(slug, reason, fetched, previous, &stored, lease)
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
-
-        let mut index: BTreeMap<Slug, IndexEntry> =
-            unchanged.into_iter().map(|e| (e.slug.clone(), e)).collect();
-        let mut fetched_ok = 0;
-        let mut written: BTreeSet<Slug> = BTreeSet::new();
-        let mut store_error = None;
-        for outcome in outcomes {
-            report.fetched += 1;
-            match outcome {
-                Err(e) => {
-                    store_error.get_or_insert(e);
+        report.fetched = settled.len();
+        let mut outcomes = Vec::with_capacity(settled.len());
+        let mut store_failure = None;
+        for result in settled {
+            let settled = match result {
+                Ok(settled) => settled,
+                Err(abort) => {
+                    store_failure.get_or_insert(abort);
+                    continue;
                 }
-                Ok(Outcome::Written(entry)) => {
-                    fetched_ok += 1;
-                    report.written += 1;
-                    written.insert(entry.slug.clone());
-                    index.insert(entry.slug.clone(), entry);
-                }
-                Ok(Outcome::Same(entry)) => {
-                    fetched_ok += 1;
-                    report.unchanged += 1;
-                    index.insert(entry.slug.clone(), entry);
-                }
-                Ok(Outcome::Failed(failure)) => {
-                    let prev = Slug::parse(&failure.slug)
-                        .ok()
-                        .and_then(|s| prev_index.get(&s).copied());
-                    if let Some(prev) = prev.filter(|p| existing.contains(&p.slug)) {
-                        let mut stale = prev.clone();
-                        stale.stale = true;
-                        stale.last_error = Some(failure.error.clone());
-                        index.insert(stale.slug.clone(), stale);
-                    }
-                    failures.push(failure);
-                }
+            };
+            report.timings.map += settled.map_time.as_millis() as u64;
+            report.timings.write += settled.write_time.as_millis() as u64;
+            if let (FetchReason::Repair(reason), FetchOutcome::Synced { written: true, .. }) =
+                (&settled.reason, &settled.outcome)
+            {
+                report.repaired.push(Repair {
+                    slug: settled.slug.to_string(),
+                    reason: reason.clone(),
+                });
             }
+            outcomes.push((settled.slug, settled.outcome));
         }
-        failures.sort_by(|a, b| a.slug.cmp(&b.slug));
-        report.failed = failures.clone();
-        if let Some(e) = store_error {
-            return Err(e.into());
-        }
-        if report.fetched > 0 && fetched_ok == 0 && report.unchanged == 0 {
-            return Err(Abort::AllFailed);
+        report.repaired.sort_by(|a, b| a.slug.cmp(&b.slug));
+        report.timings.fetch = phase.elapsed().as_millis() as u64;
+        if let Some(abort) = store_failure {
+            return Err(abort);
         }
 
+        // Aggregate (pure), then publish by compare-and-swap and prune.
+        let aggregate = plan::aggregate(
+            &previous.index,
+            &previous.pending_deletes,
+            &stored,
+            kept,
+            outcomes,
+            plan.refused,
+        );
+        let aggregate = match aggregate {
+            Ok(aggregate) => aggregate,
+            Err(all_failed) => {
+                report.fetched = all_failed.fetched;
+                report.failed = all_failed.failures.clone();
+                return Err(all_failed.into());
+            }
+        };
+        report.fetched = aggregate.fetched;
+        report.written = aggregate.written;
+        report.unchanged = aggregate.unchanged;
+        report.failed = aggregate.failures.clone();
+
+        let phase = Instant::now();
+        if !self.bounded(lease.held_in_store(&*self.store)).await?? {
+            return Err(Abort::LeaseLost);
+        }
         let meta = Meta {
             last_synced_at: timestamp(SystemTime::now()),
-            toolkit_count: index.len(),
-            total_tool_count: index.values().map(|e| e.tool_count).sum(),
+            toolkit_count: aggregate.index.len(),
+            total_tool_count: aggregate.index.iter().map(|e| e.tool_count).sum(),
             sync_duration_ms: started.elapsed().as_millis() as u64,
             sync_id: report.sync_id.clone(),
-            toolkits: index.into_values().collect(),
-            failed: failures,
+            toolkits: aggregate.index,
+            failed: aggregate.failures,
+            pending_deletes: aggregate.to_delete.clone(),
         };
-        let body = Bytes::from(serde_json::to_vec(&meta).expect("meta serializes"));
-        let condition = match prev_etag {
-            Some(etag) => PutCondition::IfMatch(etag),
-            None => PutCondition::IfAbsent,
-        };
-        match self.store.put(&ObjectKey::Meta, body, condition).await {
-            Ok(_) => {}
-            Err(StoreError::PreconditionFailed { .. }) => return Err(Abort::Superseded),
-            Err(e) => return Err(e.into()),
-        }
+        self.publish(&meta, previous.etag).await?;
         report.published = true;
         report.success = true;
         report.toolkits = meta.toolkit_count;
         report.tools = meta.total_tool_count;
-
-        // Only now may objects the new meta no longer names go, and only ours:
-        // named by the previous index or written by this run.
-        let kept: BTreeSet<&Slug> = meta.toolkits.iter().map(|e| &e.slug).collect();
-        let ours = existing
-            .iter()
-            .filter(|s| prev_index.contains_key(s) || written.contains(*s));
-        for slug in ours.filter(|s| !kept.contains(s)) {
-            match self.store.delete(&ObjectKey::Toolkit(slug.clone())).await {
-                Ok(()) => report.removed.push(slug.to_string()),
-                Err(e) => tracing::warn!(toolkit = %slug, error = %e, "could not prune a toolkit"),
-            }
-        }
+        let (removed, pending) = self.prune(aggregate.to_delete).await;
+        report.removed = removed;
+        report.pending_deletes = pending;
+        report.timings.publish = phase.elapsed().as_millis() as u64;
         Ok(())
     }
 
-    async fn last_run_left_unpublished_writes(&self) -> bool {
-        match self.store.get(&ObjectKey::LastRun).await {
-            Ok(Some(o)) => serde_json::from_slice::<SyncReport>(&o.body)
-                .map(|r| !r.published && r.written > 0)
-                .unwrap_or(false),
-            _ => false,
-        }
+    /// A store operation bounded by `store_timeout`.
+    async fn bounded<T>(&self, op: impl Future<Output = T>) -> Result<T, Abort> {
+        tokio::time::timeout(self.settings.store_timeout, op)
+            .await
+            .map_err(|_| Abort::StoreTimeout(self.settings.store_timeout))
     }
 
-    /// The published index and the meta's tag (for the compare-and-swap).
-    async fn read_index(&self) -> Result<(Vec<IndexEntry>, Option<ETag>), StoreError> {
-        let Some(object) = self.store.get(&ObjectKey::Meta).await? else {
-            return Ok((Vec::new(), None));
+    /// The published index, its pending deletes and the meta's tag.
+    async fn read_previous(&self) -> Result<Previous, Abort> {
+        let Some(object) = self.bounded(self.store.get(&ObjectKey::Meta)).await?? else {
+            return Ok(Previous {
+                index: Vec::new(),
+                pending_deletes: Vec::new(),
+                etag: None,
+            });
         };
         match serde_json::from_slice::<Meta>(&object.body) {
-            Ok(meta) => Ok((meta.toolkits, Some(object.etag))),
+            Ok(meta) => Ok(Previous {
+                index: meta.toolkits,
+                pending_deletes: meta.pending_deletes,
+                etag: Some(object.etag),
+            }),
             Err(e) => {
                 // Unreadable: start from nothing, but still replace it by CAS.
                 tracing::warn!(error = %e, "previous meta is unreadable; syncing from scratch");
-                Ok((Vec::new(), Some(object.etag)))
+                Ok(Previous {
+                    index: Vec::new(),
+                    pending_deletes: Vec::new(),
+                    etag: Some(object.etag),
+                })
             }
         }
     }
 
-    /// Unique toolkit slugs of the enabled auth configs, then the no-auth ones.
-    async fn plan(&self) -> Result<(Vec<Slug>, Vec<Failure>), Abort> {
-        let configs = self
-            .client
-            .list_auth_configs()
-            .await
-            .map_err(Abort::AuthConfigs)?;
-        let mut seen = BTreeSet::new();
-        let mut planned = Vec::new();
-        let mut refused = Vec::new();
-        let raw = configs
-            .into_iter()
-            .map(|c| c.toolkit.slug)
-            .chain(self.settings.no_auth_toolkits.iter().map(|s| s.to_string()));
-        for raw in raw {
-            // Composio slugs are lower case; some payloads are not.
-            let normalized = raw.to_ascii_lowercase();
-            match Slug::parse(&normalized) {
-                Ok(slug) => {
-                    if seen.insert(slug.clone()) {
-                        planned.push(slug);
-                    }
-                }
-                Err(e) => {
-                    let shown: String = self.client.redact(&raw).chars().take(120).collect();
-                    if !refused.iter().any(|f: &Failure| f.slug == shown) {
-                        refused.push(Failure {
-                            slug: shown,
-                            error: format!("refused toolkit slug from upstream: {e}"),
-                        });
-                    }
-                }
+    /// A listed toolkit costs one call (its tools: the listing has the rest);
+    /// an unlisted one also needs its detail call.
+    async fn fetch(
+        &self,
+        slug: &Slug,
+        listed: Option<&ToolkitSummary>,
+    ) -> Result<UpstreamToolkit, FetchError> {
+        match listed {
+            Some(summary) => {
+                let tools = self.client.list_tools(slug).await?;
+                Ok(UpstreamToolkit {
+                    info: ToolkitInfo::from_summary(summary),
+                    tools,
+                })
+            }
+            None => {
+                let (detail, tools) =
+                    tokio::try_join!(self.client.get_toolkit(slug), self.client.list_tools(slug))?;
+                Ok(UpstreamToolkit {
+                    info: ToolkitInfo::from_detail(&detail),
+                    tools,
+                })
             }
         }
-        Ok((planned, refused))
     }
 
-    async fn fetch(&self, slug: &Slug) -> Result<CachedToolkit, String> {
-        let (detail, tools) =
-            tokio::try_join!(self.client.get_toolkit(slug), self.client.list_tools(slug))
-                .map_err(|e| e.to_string())?;
-        map_toolkit(slug, UpstreamToolkit { detail, tools }).map_err(|e| e.to_string())
-    }
-
+    /// Maps a fetched toolkit (off the I/O threads) and writes its object if
+    /// it changed. A failed write aborts the sync: no meta may name it.
     async fn settle(
         &self,
         slug: Slug,
-        prev: Option<IndexEntry>,
-        exists: bool,
-        fetched: Result<Result<CachedToolkit, String>, tokio::time::error::Elapsed>,
-    ) -> Result<Outcome, StoreError> {
-        let toolkit = match fetched {
-            Ok(Ok(toolkit)) => toolkit,
-            Ok(Err(error)) => return Ok(self.failed(slug, error)),
-            Err(_) => {
-                return Ok(self.failed(
-                    slug,
-                    "the sync's time budget ran out before this toolkit finished".into(),
+        reason: FetchReason,
+        fetched: Result<UpstreamToolkit, FetchError>,
+        previous: Option<&IndexEntry>,
+        stored: &StoredEtags,
+        lease: &Lease,
+    ) -> Result<Settled, Abort> {
+        let settled = |outcome, map_time, write_time| Settled {
+            slug: slug.clone(),
+            reason: reason.clone(),
+            outcome,
+            map_time,
+            write_time,
+        };
+        let upstream = match fetched {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                return Ok(settled(
+                    self.failed(&slug, e),
+                    Duration::ZERO,
+                    Duration::ZERO,
                 ))
             }
         };
-        let body = serde_json::to_vec(&toolkit).expect("toolkit serializes");
-        let hash = content_hash(&body);
-        let entry = IndexEntry {
-            slug: slug.clone(),
-            name: toolkit.name.clone(),
-            logo: toolkit.logo.clone(),
-            tool_count: toolkit.tool_count,
-            version: toolkit.version.clone(),
-            updated_at: toolkit.updated_at.clone(),
-            content_hash: hash.clone(),
-            synced_at: timestamp(SystemTime::now()),
-            stale: false,
-            last_error: None,
-            tools: toolkit.summaries(),
+        let mapping_started = Instant::now();
+        let asked = slug.clone();
+        let mapped = tokio::task::spawn_blocking(move || map_toolkit(&asked, &upstream))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+        let map_time = mapping_started.elapsed();
+        let encoded: EncodedToolkit = match mapped {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                return Ok(settled(
+                    self.failed(&slug, e.into()),
+                    map_time,
+                    Duration::ZERO,
+                ))
+            }
         };
         self.emit(SyncEvent::Fetched {
             slug: slug.clone(),
-            tools: toolkit.tool_count,
+            tools: encoded.tools.len(),
         });
-        if exists && prev.as_ref().is_some_and(|p| p.content_hash == hash) {
-            return Ok(Outcome::Same(entry));
-        }
-        self.store
-            .put(
-                &ObjectKey::Toolkit(slug),
-                Bytes::from(body),
-                PutCondition::Overwrite,
+        let write = plan::needs_write(previous, stored, &encoded.content_hash);
+        let write_started = Instant::now();
+        let etag = if write {
+            if !lease.held_by_clock() {
+                return Err(Abort::LeaseLost);
+            }
+            let key = ObjectKey::Toolkit(slug.clone());
+            let body = encoded.body.clone();
+            Some(
+                self.bounded(self.store.put(&key, body, PutCondition::Overwrite))
+                    .await??
+                    .0,
             )
-            .await?;
-        Ok(Outcome::Written(entry))
+        } else {
+            previous.and_then(|p| p.etag.clone())
+        };
+        let entry = IndexEntry {
+            slug: slug.clone(),
+            name: encoded.name,
+            logo: encoded.logo,
+            tool_count: encoded.tools.len(),
+            version: encoded.version,
+            updated_at: encoded.updated_at,
+            content_hash: encoded.content_hash,
+            etag,
+            synced_at: timestamp(SystemTime::now()),
+            stale: false,
+            last_error: None,
+            tools: encoded.tools,
+        };
+        let outcome = FetchOutcome::Synced {
+            entry,
+            written: write,
+        };
+        Ok(settled(outcome, map_time, write_started.elapsed()))
     }
 
-    fn failed(&self, slug: Slug, error: String) -> Outcome {
-        let error = self.client.redact(&error);
+    fn failed(&self, slug: &Slug, error: FetchError) -> FetchOutcome {
+        let error = cut(&self.client.redact(&error.to_string()));
         tracing::warn!(toolkit = %slug, %error, "toolkit failed");
         self.emit(SyncEvent::Failed {
             slug: slug.to_string(),
             error: error.clone(),
         });
-        Outcome::Failed(Failure {
+        FetchOutcome::Failed(Failure {
             slug: slug.to_string(),
             error,
         })
     }
+
+    /// The meta, by compare-and-swap on the tag the sync started from. A 409
+    /// (a conditional write in flight) decided nothing: re-read the tag and,
+    /// if the meta is still ours to replace, try again.
+    async fn publish(&self, meta: &Meta, base: Option<ETag>) -> Result<(), Abort> {
+        const ATTEMPTS: u32 = 3;
+        let body = Bytes::from(serde_json::to_vec(meta).expect("meta serializes"));
+        let condition = match &base {
+            Some(etag) => PutCondition::IfMatch(etag.clone()),
+            None => PutCondition::IfAbsent,
+        };
+        for attempt in 1..=ATTEMPTS {
+            let put = self
+                .store
+                .put(&ObjectKey::Meta, body.clone(), condition.clone());
+            match self.bounded(put).await? {
+                Ok(_) => return Ok(()),
+                Err(StoreError::PreconditionFailed { .. }) => return Err(Abort::Superseded),
+                Err(StoreError::Conflict { key }) if attempt < ATTEMPTS => {
+                    let now = self.bounded(self.store.etag(&ObjectKey::Meta)).await??;
+                    if now != base {
+                        return Err(Abort::Superseded);
+                    }
+                    tracing::warn!(%key, attempt, "conditional write conflict on the meta; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Deletes, concurrently and bounded in time, the objects the new meta no
+    /// longer names. Returns (deleted, still pending); pending ones stay in
+    /// the meta's `pendingDeletes` and the next sync retries them.
+    async fn prune(&self, to_delete: Vec<Slug>) -> (Vec<String>, Vec<String>) {
+        let deletes = futures::stream::iter(to_delete.clone())
+            .map(|slug| async move {
+                let result = self.store.delete(&ObjectKey::Toolkit(slug.clone())).await;
+                if let Err(e) = &result {
+                    tracing::warn!(toolkit = %slug, error = %e, "could not prune a toolkit; the next sync retries");
+                }
+                (slug, result.is_ok())
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>();
+        let done: HashMap<Slug, bool> = match self.bounded(deletes).await {
+            Ok(results) => results.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning ran out of time; the next sync retries");
+                HashMap::new()
+            }
+        };
+        let (mut removed, mut pending) = (Vec::new(), Vec::new());
+        for slug in to_delete {
+            if done.get(&slug).copied().unwrap_or(false) {
+                removed.push(slug.to_string());
+            } else {
+                pending.push(slug.to_string());
+            }
+        }
+        (removed, pending)
+    }
+
+    async fn record_last_run(&self, report: &SyncReport) {
+        let Ok(body) = serde_json::to_vec_pretty(report) else {
+            return;
+        };
+        let put = self
+            .store
+            .put(&ObjectKey::LastRun, body.into(), PutCondition::Overwrite);
+        match self.bounded(put).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not record the last run"),
+            Err(e) => tracing::warn!(error = %e, "could not record the last run"),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    cut(&text)
 }

@@ -8,6 +8,30 @@ pub enum SyncMode {
     Incremental,
 }
 
+/// A toolkit whose object was not what the index said, and was rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    pub slug: String,
+    pub reason: String,
+}
+
+/// Where the time went, in milliseconds. `plan` and `fetch` and `publish` are
+/// wall-clock phases; within `fetch`, `map` and `write` are summed over
+/// toolkits (they overlap the network waits and each other).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Meta, auth configs, listing and store listing read; plan and diff made.
+    pub plan: u64,
+    /// Tool pages fetched, mapped and written (wall clock).
+    pub fetch: u64,
+    /// Mapping and hashing, summed over toolkits.
+    pub map: u64,
+    /// Toolkit object writes, summed over toolkits.
+    pub write: u64,
+    /// Lease check, meta published, objects pruned.
+    pub publish: u64,
+}
+
 /// The answer of a sync. The first four fields are the replaced system's
 /// `{success, toolkits, tools, durationMs}`; the rest says what happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,17 +50,34 @@ pub struct SyncReport {
     /// Why an incremental sync became a full one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
-    /// Toolkits whose details and tools were fetched.
+    /// Toolkits whose tools were fetched.
     pub fetched: usize,
-    /// Toolkit objects written (content changed or new).
+    /// Toolkit objects written (content changed, new, or repaired).
     pub written: usize,
     /// Toolkits left as they were (not fetched, or fetched and identical).
     pub unchanged: usize,
+    /// Toolkits whose object had been changed or deleted behind the index's back.
+    #[serde(default)]
+    pub repaired: Vec<Repair>,
     /// Toolkits pruned after publishing.
     pub removed: Vec<String>,
+    /// Deletes that failed; kept in the meta and retried by the next sync.
+    #[serde(default)]
+    pub pending_deletes: Vec<String>,
     /// Whether a new meta was published.
     pub published: bool,
     pub upstream_requests: u64,
+    /// 429 answers seen.
+    #[serde(default)]
+    pub upstream_throttled: u64,
+    /// Requests sent again after an error or a 429.
+    #[serde(default)]
+    pub upstream_retries: u64,
+    /// The request rate the client settled on (requests per second), when limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_rps: Option<f64>,
+    #[serde(default)]
+    pub timings: Timings,
     pub sync_id: String,
     pub started_at: String,
 }
@@ -59,9 +100,15 @@ impl SyncReport {
             fetched: 0,
             written: 0,
             unchanged: 0,
+            repaired: Vec::new(),
             removed: Vec::new(),
+            pending_deletes: Vec::new(),
             published: false,
             upstream_requests: 0,
+            upstream_throttled: 0,
+            upstream_retries: 0,
+            settled_rps: None,
+            timings: Timings::default(),
             sync_id,
             started_at,
         }

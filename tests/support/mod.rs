@@ -39,7 +39,12 @@ pub fn engine(emu: &Emulator, store: Arc<dyn Store>) -> SyncEngine {
 }
 
 pub fn engine_with(client: ComposioClient, store: Arc<dyn Store>) -> SyncEngine {
-    SyncEngine::new(client, store, SyncSettings::default())
+    SyncEngine::new(client, store, settings())
+}
+
+/// The engine's settings as the defaults set them.
+pub fn settings() -> SyncSettings {
+    composio_schema_cache::config::Config::defaults().sync_settings()
 }
 
 pub struct MotoServer {
@@ -149,13 +154,22 @@ use composio_schema_cache::store::{
 };
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Wraps a store and fails writes on demand: to prove that a failed write
-/// never leaves a meta pointing at a missing object.
+/// Wraps a store and misbehaves on demand: failed writes and deletes, a
+/// panic mid-sync, S3's 409 on the meta, a lease stolen mid-sync.
 pub struct FlakyStore {
     pub inner: Arc<dyn Store>,
     /// Fail every toolkit write after this many succeeded.
     pub toolkit_writes_before_failure: AtomicUsize,
     pub fail_meta: AtomicBool,
+    /// Fail every toolkit delete.
+    pub fail_toolkit_deletes: AtomicBool,
+    /// Panic on the next toolkit write (a bug anywhere in a sync).
+    pub panic_on_toolkit_write: AtomicBool,
+    /// Answer this many meta writes with a 409 `ConditionalRequestConflict`.
+    pub meta_conflicts: AtomicUsize,
+    /// On the first toolkit write, replace the lease with another holder's.
+    pub steal_lease_on_toolkit_write: AtomicBool,
+    pub deletes: AtomicUsize,
 }
 
 impl FlakyStore {
@@ -164,6 +178,11 @@ impl FlakyStore {
             inner,
             toolkit_writes_before_failure: AtomicUsize::new(usize::MAX),
             fail_meta: AtomicBool::new(false),
+            fail_toolkit_deletes: AtomicBool::new(false),
+            panic_on_toolkit_write: AtomicBool::new(false),
+            meta_conflicts: AtomicUsize::new(0),
+            steal_lease_on_toolkit_write: AtomicBool::new(false),
+            deletes: AtomicUsize::new(0),
         }
     }
 }
@@ -177,6 +196,27 @@ impl Store for FlakyStore {
         self.inner.etag(key).await
     }
     async fn put(&self, key: &ObjectKey, body: Bytes, c: PutCondition) -> Result<ETag, StoreError> {
+        if matches!(key, ObjectKey::Toolkit(_)) {
+            if self.panic_on_toolkit_write.swap(false, Ordering::SeqCst) {
+                panic!("injected bug in a toolkit write");
+            }
+            if self
+                .steal_lease_on_toolkit_write
+                .swap(false, Ordering::SeqCst)
+            {
+                plant_lease(&*self.inner, "thief", "2026-01-01T00:00:00Z", u64::MAX).await;
+            }
+        }
+        if matches!(key, ObjectKey::Meta)
+            && self
+                .meta_conflicts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Conflict {
+                key: key.to_string(),
+            });
+        }
         let fail = match key {
             ObjectKey::Toolkit(_) => {
                 let left = self.toolkit_writes_before_failure.load(Ordering::SeqCst);
@@ -197,7 +237,20 @@ impl Store for FlakyStore {
         self.inner.put(key, body, c).await
     }
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        if matches!(key, ObjectKey::Toolkit(_)) {
+            self.deletes.fetch_add(1, Ordering::SeqCst);
+            if self.fail_toolkit_deletes.load(Ordering::SeqCst) {
+                return Err(StoreError::backend(
+                    "delete",
+                    key,
+                    "injected delete failure",
+                ));
+            }
+        }
         self.inner.delete(key).await
+    }
+    async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError> {
+        self.inner.delete_if_match(key, etag).await
     }
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
         self.inner.list().await
@@ -246,11 +299,28 @@ pub async fn assert_meta_names_existing_objects(store: &dyn Store) {
     }
 }
 
-/// After a successful sync: the meta and the objects agree exactly.
+/// After a successful sync: the meta and the objects agree exactly, each
+/// entry records its object's ETag, and each tool's range is that tool.
 pub async fn assert_meta_consistent(store: &dyn Store) {
     for (entry, toolkit, body) in named_objects(store).await {
         assert_eq!(toolkit.slug, entry.slug);
         assert_eq!(toolkit.tool_count, entry.tool_count, "{}", entry.slug);
+        let etag = store
+            .etag(&ObjectKey::Toolkit(entry.slug.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            entry.etag.as_deref(),
+            etag.as_ref().map(|e| e.0.as_str()),
+            "{}",
+            entry.slug
+        );
+        for (tool, indexed) in toolkit.tools.iter().zip(&entry.tools) {
+            let [start, end] = indexed.range.expect("a range per tool");
+            let alone: composio_schema_cache::cache::CachedToolSchema =
+                serde_json::from_slice(&body[start..end]).unwrap();
+            assert_eq!(&alone, tool, "{}", entry.slug);
+        }
         if !entry.stale {
             assert_eq!(
                 composio_schema_cache::cache::content_hash(&body),
