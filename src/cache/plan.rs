@@ -118,7 +118,7 @@ pub enum FetchReason {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Keep(IndexEntry),
+    Keep(Box<IndexEntry>),
     Fetch { slug: Slug, reason: FetchReason },
 }
 
@@ -172,7 +172,7 @@ pub fn diff(
                         && listed.version == entry.version
                         && listed.updated_at == entry.updated_at =>
                 {
-                    Decision::Keep((*entry).clone())
+                    Decision::Keep(Box::new((*entry).clone()))
                 }
                 Some(_) => fetch(FetchReason::Changed),
             }
@@ -194,7 +194,7 @@ pub fn needs_write(previous: Option<&IndexEntry>, stored: &StoredEtags, new_hash
 pub enum FetchOutcome {
     /// Fetched; `written` when its object was (re)written.
     Synced {
-        entry: IndexEntry,
+        entry: Box<IndexEntry>,
         written: bool,
     },
     Failed(Failure),
@@ -257,7 +257,7 @@ pub fn aggregate(
                 } else {
                     aggregate.unchanged += 1;
                 }
-                index.insert(slug, entry);
+                index.insert(slug, *entry);
             }
             FetchOutcome::Failed(failure) => {
                 let last_good = previous_by_slug
@@ -489,7 +489,7 @@ mod tests {
                 (
                     slug("a"),
                     FetchOutcome::Synced {
-                        entry: a2.clone(),
+                        entry: Box::new(a2.clone()),
                         written: true,
                     },
                 ),

@@ -291,7 +291,7 @@ impl SyncEngine {
             request.full,
         ) {
             match decision {
-                Decision::Keep(entry) => kept.push(entry),
+                Decision::Keep(entry) => kept.push(*entry),
                 Decision::Fetch { slug, reason } => to_fetch.push((slug, reason)),
             }
         }
@@ -549,7 +549,7 @@ impl SyncEngine {
             tools: encoded.tools,
         };
         let outcome = FetchOutcome::Synced {
-            entry,
+            entry: Box::new(entry),
             written: write,
         };
         Ok(settled(outcome, map_time, write_started.elapsed()))
