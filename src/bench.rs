@@ -391,10 +391,7 @@ async fn scale_run(
 ) -> Result<(), String> {
     let catalog = Catalog::synthetic(&Catalog::sample(), toolkits, tools);
     let mut config = EmulatorConfig::new(catalog);
-    config.rate_limit = per_minute.map(|max_requests| RateLimit {
-        max_requests,
-        window: Duration::from_secs(60),
-    });
+    config.rate_limit = per_minute.map(|max_requests| RateLimit::per_minute(max_requests));
     if !options.quick {
         config.latency = Duration::from_millis(20);
     }
@@ -476,7 +473,7 @@ async fn reads(
     let tool = largest
         .tools
         .last()
-        .and_then(|t| t["slug"].as_str())
+        .map(|t| t.slug.as_str())
         .unwrap_or_default()
         .to_owned();
     let routes = [

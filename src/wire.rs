@@ -12,7 +12,7 @@ use serde_json::Number;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub next_cursor: Option<String>,
     #[serde(default)]
     pub total_pages: Option<Number>,

@@ -5,8 +5,15 @@ mod support;
 use composio_schema_cache::cache::Slug;
 use composio_schema_cache::composio::{ApiKey, ComposioClient, TransportKind, UpstreamError};
 use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget, RateLimit};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::{client, client_config, emulator};
+
+/// A call that must end by itself: a hang fails the test by assertion.
+async fn bounded<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the call ended by itself")
+}
 
 fn slug(s: &str) -> Slug {
     Slug::parse(s).unwrap()
@@ -128,6 +135,7 @@ async fn rate_limit_429_is_waited_out_using_retry_after() {
     emu.set_rate_limit(Some(RateLimit {
         max_requests: 2,
         window: Duration::from_millis(400),
+        headers_always: false,
     }));
     let c = client(&emu);
     for name in ["linkedin", "perplexityai", "firecrawl"] {
@@ -280,22 +288,296 @@ async fn an_unreachable_server_is_a_connect_error() {
 async fn a_retry_after_beyond_the_budget_is_not_waited_for() {
     let emu = emulator().await;
     // Every call is over the limit, and the window is a minute long.
-    emu.set_rate_limit(Some(RateLimit {
-        max_requests: 0,
-        window: Duration::from_secs(60),
-    }));
+    emu.set_rate_limit(Some(RateLimit::per_minute(0)));
     let c = client(&emu); // retry budget: 2 s
-    let started = std::time::Instant::now();
-    let err = c.get_toolkit(&slug("linkedin")).await.unwrap_err();
+    let err = bounded(c.get_toolkit(&slug("linkedin"))).await.unwrap_err();
     assert_eq!(err.status(), Some(429));
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(
         emu.stats().requests,
         1,
         "a 60 s Retry-After exceeds the budget: no retry"
     );
+}
+
+/// The client with a shared rate limit (tests' default has none).
+fn limited_client(
+    emu: &composio_schema_cache::emulator::Emulator,
+    rps: u32,
+    burst: u32,
+) -> ComposioClient {
+    let mut config = client_config(emu);
+    config.max_rps = Some(rps);
+    config.burst = burst;
+    ComposioClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_429_spends_no_error_retry() {
+    let emu = emulator().await;
+    // Three 429s, then two 502s, then the answer: five retries in all,
+    // with only two error retries allowed.
+    for _ in 0..3 {
+        emu.push_fault(
+            "linkedin",
+            Fault::times(FaultKind::throttled(Duration::from_millis(20)), FaultTarget::Tools, 1),
+        );
+    }
+    emu.push_fault(
+        "linkedin",
+        Fault::times(FaultKind::Status(502), FaultTarget::Tools, 2),
+    );
+    let mut config = client_config(&emu);
+    config.max_retries = 2;
+    let c = ComposioClient::new(config).unwrap();
+    let tools = bounded(c.list_tools(&slug("linkedin"))).await.unwrap();
+    assert_eq!(tools.len(), 4);
+    let stats = c.stats();
+    assert_eq!((stats.throttled, stats.retries), (3, 5));
+}
+
+#[tokio::test]
+async fn a_retry_after_pauses_every_caller() {
+    let emu = emulator().await;
+    emu.set_fault(
+        "github",
+        Fault::times(FaultKind::throttled(Duration::from_millis(600)), FaultTarget::Tools, 1),
+    );
+    let c = limited_client(&emu, 1000, 1000);
+    let started = Instant::now();
+    let throttled = tokio::spawn({
+        let c = c.clone();
+        async move { c.list_tools(&slug("github")).await }
+    });
+    // Let the 429 land, then ask for other toolkits: they wait for the pause.
+    support::eventually("the 429", || emu.stats().by_route.get("tools") == Some(&1)).await;
+    let slugs = ["linkedin", "firecrawl", "browseai"].map(slug);
+    let others = futures::future::join_all(slugs.iter().map(|s| c.get_toolkit(s)));
+    for result in bounded(others).await {
+        result.unwrap();
+    }
+    // A lower bound only: a slow machine cannot make it fail.
+    assert!(
+        started.elapsed() >= Duration::from_millis(550),
+        "the others waited out the pause: {:?}",
+        started.elapsed()
+    );
+    bounded(throttled).await.unwrap().unwrap();
+    assert_eq!(c.stats().throttled, 1);
+}
+
+#[tokio::test]
+async fn without_rate_headers_429s_halve_the_rate_and_calls_still_succeed() {
+    let emu = emulator().await;
+    emu.set_rate_limit(Some(RateLimit {
+        max_requests: 5,
+        window: Duration::from_millis(250),
+        headers_always: false,
+    }));
+    let c = limited_client(&emu, 400, 5);
+    let names = ["linkedin", "firecrawl", "browseai", "perplexityai", "googletasks"].map(slug);
+    let calls = (0..40).map(|i| c.get_toolkit(&names[i % names.len()]));
+    for result in bounded(futures::future::join_all(calls)).await {
+        result.unwrap();
+    }
+    let stats = c.stats();
+    assert!(stats.throttled > 0, "the server pushed back");
+    let rate = stats.rate.unwrap();
+    assert!(rate < 400.0, "the rate came down from the ceiling: {rate}");
+}
+
+#[tokio::test]
+async fn rate_headers_set_the_rate_just_under_the_server_limit() {
+    let emu = emulator().await;
+    emu.set_rate_limit(Some(RateLimit {
+        max_requests: 20,
+        window: Duration::from_millis(1000),
+        headers_always: true,
+    }));
+    let c = limited_client(&emu, 400, 5);
+    for name in ["linkedin", "firecrawl"] {
+        bounded(c.get_toolkit(&slug(name))).await.unwrap();
+    }
+    let rate = c.stats().rate.unwrap();
+    assert!((rate - 18.0).abs() < 1e-6, "90 % of 20 per second: {rate}");
+    assert_eq!(c.stats().throttled, 0, "learned before any 429");
+}
+
+#[tokio::test]
+async fn a_malformed_answer_once_is_retried() {
+    let emu = emulator().await;
+    emu.set_fault(
+        "linkedin",
+        Fault::times(FaultKind::Malformed, FaultTarget::Tools, 1),
+    );
+    emu.push_fault(
+        "linkedin",
+        Fault::times(FaultKind::WrongTypes, FaultTarget::Tools, 1),
+    );
+    let c = client(&emu);
+    assert_eq!(bounded(c.list_tools(&slug("linkedin"))).await.unwrap().len(), 4);
+    assert_eq!(c.stats().retries, 2);
+}
+
+#[tokio::test]
+async fn hostile_retry_after_values_never_panic() {
+    for (header, value, gives_up_at_once) in [
+        ("retry-after", "1e300", true),
+        ("retry-after-ms", "1e300", true),
+        ("retry-after", "18446744073709551616", true),
+        ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT", true),
+        ("retry-after", "-1", false),
+        ("retry-after-ms", "-1", false),
+        ("retry-after", "inf", false),
+        ("retry-after-ms", "NaN", false),
+        ("retry-after", "soon", false),
+    ] {
+        let emu = emulator().await;
+        emu.set_fault(
+            "linkedin",
+            Fault::times(
+                FaultKind::Throttled {
+                    header,
+                    value: value.into(),
+                },
+                FaultTarget::Details,
+                1,
+            ),
+        );
+        let c = limited_client(&emu, 100, 10);
+        let result = bounded(c.get_toolkit(&slug("linkedin"))).await;
+        if gives_up_at_once {
+            let err = result.unwrap_err();
+            assert_eq!(err.status(), Some(429), "{header}: {value}");
+            assert_eq!(emu.stats().requests, 1, "{header}: {value}: beyond any budget");
+        } else {
+            // Ignored: a short pause of our own, then the answer.
+            result.unwrap_or_else(|e| panic!("{header}: {value}: {e}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_the_key_never_leaves() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let stolen = Arc::new(AtomicUsize::new(0));
+    let thief = {
+        let stolen = stolen.clone();
+        axum::Router::new().fallback(move || {
+            stolen.fetch_add(1, Ordering::SeqCst);
+            async { "thanks" }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let thief_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, thief).await });
+    let emu = emulator().await;
+    emu.set_fault(
+        "linkedin",
+        Fault::always(
+            FaultKind::Redirect(format!("http://{thief_addr}/steal?k=1")),
+            FaultTarget::Details,
+        ),
+    );
+    let c = client(&emu);
+    let err = bounded(c.get_toolkit(&slug("linkedin"))).await.unwrap_err();
+    assert!(
+        matches!(err, UpstreamError::Redirect { status: 302, .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("302") && text.contains("127.0.0.1"), "{text}");
+    assert!(!text.contains("steal") && !text.contains(&emu.api_key()), "{text}");
+    assert_eq!(stolen.load(Ordering::SeqCst), 0, "the redirect was not followed");
+    assert_eq!(emu.stats().requests, 1, "a redirect is not retried");
+}
+
+/// An upstream of our own for what the emulator cannot do: a raw reply.
+async fn raw_upstream(reply: &'static [u8], then_hold: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(reply).await;
+                if then_hold {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn client_for(base_url: String, max_body_bytes: usize) -> ComposioClient {
+    let mut config =
+        composio_schema_cache::composio::ClientConfig::new(base_url, ApiKey::new("k").unwrap());
+    config.max_body_bytes = max_body_bytes;
+    config.max_retries = 0;
+    config.request_timeout = Duration::from_secs(10);
+    ComposioClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_cap_is_refused() {
+    // No Content-Length: the cap must hold while reading.
+    let chunk = "x".repeat(1000);
+    let body: String = (0..100)
+        .map(|_| format!("{:x}\r\n{chunk}\r\n", chunk.len()))
+        .collect::<String>()
+        + "0\r\n\r\n";
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{body}"
+    );
+    let base = raw_upstream(Box::leak(reply.into_bytes().into_boxed_slice()), false).await;
+    let err = bounded(client_for(base, 10_000).get_toolkit(&slug("linkedin")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpstreamError::TooLarge { limit: 10_000, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_huge_declared_length_is_refused_before_reading() {
+    // Declares a terabyte, sends a few bytes and holds the line: refusing
+    // must not wait for the body, nor reserve memory for it.
+    let base = raw_upstream(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000000000\r\n\r\n{\"items\":",
+        true,
+    )
+    .await;
+    let started = Instant::now();
+    let err = bounded(client_for(base, 1_000_000).get_toolkit(&slug("linkedin")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpstreamError::TooLarge { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "did not wait for the body");
+}
+
+#[tokio::test]
+async fn empty_pages_that_keep_naming_cursors_are_stopped() {
+    let emu = emulator().await;
+    emu.set_fault("linkedin", Fault::always(FaultKind::EmptyPages, FaultTarget::Tools));
+    let c = client(&emu);
+    let err = bounded(c.list_tools(&slug("linkedin"))).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Paging { .. }), "{err:?}");
+    assert_eq!(emu.stats().by_route["tools"], 3, "stopped after three empty pages");
+}
+
+#[tokio::test]
+async fn long_upstream_messages_are_cut() {
+    let emu = emulator().await;
+    emu.set_fault("linkedin", Fault::always(FaultKind::LongError(20_000), FaultTarget::Details));
+    let mut config = client_config(&emu);
+    config.max_retries = 0;
+    let err = bounded(ComposioClient::new(config).unwrap().get_toolkit(&slug("linkedin")))
+        .await
+        .unwrap_err();
+    let UpstreamError::Status { message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(message.chars().count(), composio_schema_cache::composio::MAX_UPSTREAM_TEXT);
+    assert!(err.to_string().len() < 1000);
 }

@@ -195,10 +195,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             ec.page_cap = page_cap;
             ec.latency = Duration::from_millis(latency_ms);
             ec.api_key = api_key;
-            ec.rate_limit = rate_limit_per_minute.map(|max_requests| RateLimit {
-                max_requests,
-                window: Duration::from_secs(60),
-            });
+            ec.rate_limit = rate_limit_per_minute.map(|max_requests| RateLimit::per_minute(max_requests));
             let emulator = Emulator::start_on(addr, ec)
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;

@@ -1,13 +1,19 @@
 //! The emulator's data: toolkits in the cached format (as the replaced system
-//! wrote them), turned back into what the v3 API sends.
+//! wrote them), held as the v3 API's own `wire` types, which the emulator
+//! serialises: the client and its stand-in cannot drift apart.
 
 use crate::cache::CachedToolkit;
-use serde_json::{json, Value};
+use crate::wire::{
+    AuthConfigDetail, CategoryWire, Tool, ToolToolkit, ToolkitDetail, ToolkitMeta, ToolkitSummary,
+};
+use serde_json::value::{to_raw_value, RawValue};
+use serde_json::Number;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The base version v3 serves when `toolkit_versions=latest` is missing.
 pub const BASE_VERSION: &str = "00000000_00";
+const LATEST: &str = "20251201_00";
 
 #[derive(Debug, Clone)]
 pub struct CatalogToolkit {
@@ -18,8 +24,8 @@ pub struct CatalogToolkit {
     pub no_auth: bool,
     pub version: String,
     pub updated_at: String,
-    /// Tools in the wire format, at the latest version.
-    pub tools: Vec<Value>,
+    /// Tools at the latest version, as `GET /api/v3/tools` sends them.
+    pub tools: Vec<Tool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,6 +52,15 @@ const SAMPLE: &[(&str, &str)] = &[
         include_str!("../../catalog/perplexityai.json"),
     ),
 ];
+
+/// The whole real catalogue bundled in the repository (21 toolkits).
+pub fn bundled_catalog_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog")
+}
+
+fn raw(value: &serde_json::Value) -> Box<RawValue> {
+    to_raw_value(value).expect("a JSON value serializes")
+}
 
 impl Catalog {
     pub fn sample() -> Self {
@@ -82,7 +97,7 @@ impl Catalog {
     /// `toolkits` toolkits with `tools_per_toolkit` tools each, shaped like the
     /// real schemas of `template` (cycled), for scale runs.
     pub fn synthetic(template: &Catalog, toolkits: usize, tools_per_toolkit: usize) -> Self {
-        let shapes: Vec<&Value> = template
+        let shapes: Vec<&Tool> = template
             .toolkits
             .values()
             .flat_map(|t| t.tools.iter())
@@ -92,14 +107,16 @@ impl Catalog {
             let slug = format!("synthetic_{i:04}");
             let upper = slug.to_uppercase();
             let tools = (0..tools_per_toolkit)
-                .map(|j| {
-                    let mut tool = shapes
-                        .get((i * tools_per_toolkit + j) % shapes.len().max(1))
-                        .map(|v| (*v).clone())
-                        .unwrap_or_else(|| json!({}));
-                    tool["slug"] = json!(format!("{upper}_TOOL_{j:03}"));
-                    tool["toolkit"] = json!({"slug": slug, "name": slug, "logo": ""});
-                    tool
+                .filter_map(|j| {
+                    let shape = shapes.get((i * tools_per_toolkit + j) % shapes.len().max(1))?;
+                    let mut tool = (*shape).clone();
+                    tool.slug = format!("{upper}_TOOL_{j:03}");
+                    tool.toolkit = Some(ToolToolkit {
+                        slug: slug.clone(),
+                        name: Some(slug.clone()),
+                        logo: Some(String::new()),
+                    });
+                    Some(tool)
                 })
                 .collect();
             catalog.toolkits.insert(
@@ -109,7 +126,7 @@ impl Catalog {
                     logo: format!("https://logos.example/{slug}.svg"),
                     description: format!("Synthetic toolkit {i}"),
                     no_auth: false,
-                    version: "20251201_00".into(),
+                    version: LATEST.into(),
                     updated_at: "2025-12-01T00:00:00.000Z".into(),
                     tools,
                     slug,
@@ -125,28 +142,23 @@ impl Catalog {
         let tools = toolkit
             .tools
             .into_iter()
-            .map(|t| {
-                json!({
-                    "slug": t.slug,
-                    "name": t.name,
-                    "description": t.description,
-                    "toolkit": {"slug": slug, "name": toolkit.name, "logo": toolkit.logo},
-                    "input_parameters": t.input_parameters,
-                    "output_parameters": t.output_parameters,
-                    "no_auth": no_auth,
-                    "available_versions": [BASE_VERSION, "20251201_00"],
-                    "version": t.version.unwrap_or_else(|| "20251201_00".into()),
-                    "scopes": [],
-                    "tags": t.tags,
-                    "is_deprecated": t.is_deprecated,
-                    "deprecated": {
-                        "displayName": t.name,
-                        "version": "20251201_00",
-                        "available_versions": [BASE_VERSION, "20251201_00"],
-                        "is_deprecated": t.is_deprecated,
-                        "toolkit": {"logo": toolkit.logo}
-                    }
-                })
+            .map(|t| Tool {
+                slug: t.slug,
+                name: t.name,
+                description: Some(t.description),
+                toolkit: Some(ToolToolkit {
+                    slug: slug.clone(),
+                    name: Some(toolkit.name.clone()),
+                    logo: Some(toolkit.logo.clone()),
+                }),
+                input_parameters: Some(raw(&t.input_parameters)),
+                output_parameters: Some(raw(&t.output_parameters)),
+                version: Some(t.version.unwrap_or_else(|| LATEST.into())),
+                available_versions: vec![BASE_VERSION.into(), LATEST.into()],
+                scopes: vec![],
+                tags: t.tags,
+                is_deprecated: t.is_deprecated,
+                no_auth,
             })
             .collect();
         self.toolkits.insert(
@@ -158,7 +170,7 @@ impl Catalog {
                     .description
                     .unwrap_or_else(|| format!("{slug} toolkit")),
                 no_auth,
-                version: toolkit.version.unwrap_or_else(|| "20251201_00".into()),
+                version: toolkit.version.unwrap_or_else(|| LATEST.into()),
                 updated_at: toolkit
                     .updated_at
                     .unwrap_or_else(|| "2025-12-01T00:00:00.000Z".into()),
@@ -175,66 +187,60 @@ impl Catalog {
 
 impl CatalogToolkit {
     /// What the base version serves: fewer tools than the latest.
-    pub fn base_tools(&self) -> &[Value] {
+    pub fn base_tools(&self) -> &[Tool] {
         let n = self.tools.len();
         &self.tools[..if n > 1 { n * 3 / 4 } else { n }]
     }
 
-    pub fn detail(&self) -> Value {
-        let mode = if self.no_auth { "NO_AUTH" } else { "OAUTH2" };
-        json!({
-            "slug": self.slug,
-            "name": self.name,
-            "enabled": true,
-            "is_local_toolkit": false,
-            "composio_managed_auth_schemes": if self.no_auth { json!([]) } else { json!(["OAUTH2"]) },
-            "auth_config_details": [{
-                "mode": mode,
-                "name": self.name,
-                "fields": {
-                    "auth_config_creation": {"required": [], "optional": []},
-                    "connected_account_initiation": {"required": [], "optional": []}
-                }
-            }],
-            "meta": self.meta(true),
-            "deprecated": {"toolkitId": format!("tk_{}", self.slug), "rawProxyInfoByAuthSchemes": []}
-        })
-    }
-
-    pub fn summary(&self) -> Value {
-        json!({
-            "slug": self.slug,
-            "name": self.name,
-            "auth_schemes": if self.no_auth { json!([]) } else { json!(["OAUTH2"]) },
-            "composio_managed_auth_schemes": [],
-            "is_local_toolkit": false,
-            "no_auth": self.no_auth,
-            "deprecated": {"toolkitId": format!("tk_{}", self.slug)},
-            "meta": self.meta(false)
-        })
-    }
-
-    fn meta(&self, detail: bool) -> Value {
-        let category = if detail {
-            json!({"slug": "productivity", "name": "Productivity"})
+    fn auth_schemes(&self) -> Vec<String> {
+        if self.no_auth {
+            vec![]
         } else {
-            json!({"id": "productivity", "name": "Productivity"})
-        };
-        let mut meta = json!({
-            "created_at": "2024-01-01T00:00:00.000Z",
-            "updated_at": self.updated_at,
-            "description": self.description,
-            "logo": self.logo,
-            "app_url": null,
-            "categories": [category],
-            "triggers_count": 0,
-            "tools_count": self.tools.len(),
-            "version": self.version,
-        });
-        if detail {
-            meta["available_versions"] = json!([BASE_VERSION, self.version]);
+            vec!["OAUTH2".into()]
         }
-        meta
+    }
+
+    pub fn detail(&self) -> ToolkitDetail {
+        ToolkitDetail {
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            enabled: Some(true),
+            meta: self.meta(true),
+            auth_config_details: vec![AuthConfigDetail {
+                mode: if self.no_auth { "NO_AUTH" } else { "OAUTH2" }.into(),
+                name: Some(self.name.clone()),
+            }],
+        }
+    }
+
+    pub fn summary(&self) -> ToolkitSummary {
+        ToolkitSummary {
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            no_auth: Some(self.no_auth),
+            auth_schemes: self.auth_schemes(),
+            meta: self.meta(false),
+        }
+    }
+
+    fn meta(&self, detail: bool) -> ToolkitMeta {
+        ToolkitMeta {
+            logo: Some(self.logo.clone()),
+            description: Some(self.description.clone()),
+            categories: vec![CategoryWire {
+                id: "productivity".into(),
+                name: "Productivity".into(),
+            }],
+            tools_count: Some(Number::from(self.tools.len())),
+            version: Some(self.version.clone()),
+            updated_at: Some(self.updated_at.clone()),
+            created_at: Some("2024-01-01T00:00:00.000Z".into()),
+            available_versions: if detail {
+                vec![BASE_VERSION.into(), self.version.clone()]
+            } else {
+                vec![]
+            },
+        }
     }
 }
 
@@ -274,7 +280,7 @@ mod tests {
         let slugs: std::collections::HashSet<&str> = c.toolkits["synthetic_0003"]
             .tools
             .iter()
-            .map(|t| t["slug"].as_str().unwrap())
+            .map(|t| t.slug.as_str())
             .collect();
         assert_eq!(slugs.len(), 25);
     }

@@ -1,32 +1,43 @@
 //! A Composio v3 stand-in over real HTTP on 127.0.0.1, for `demo`, the tests
 //! and the benchmark. Faithful where the sync cares (envelopes, cursors,
-//! `toolkit_versions`, `important`, 400/401/404) and scriptable: latency,
-//! page-size cap, a rate limit with 429 + `Retry-After`, per-toolkit faults.
+//! `toolkit_versions`, `important`, 400/401/404, rate limits with their
+//! headers) and scriptable: latency, page-size cap, a rate limit, and
+//! per-toolkit sequences of faults. It serialises the client's own `wire`
+//! types, so the two cannot drift.
 
 // Handlers bail out early with a ready response; boxing it buys nothing in a test server.
 #![allow(clippy::result_large_err)]
 
 mod catalog;
 
-pub use catalog::{Catalog, CatalogToolkit, BASE_VERSION};
+pub use catalog::{bundled_catalog_dir, Catalog, CatalogToolkit, BASE_VERSION};
 
+use crate::wire::{
+    AuthConfig, AuthConfigToolkit, ErrorBody, ErrorEnvelope, Page, RateLimitBody, ToolToolkit,
+};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use serde::Serialize;
+use serde_json::{json, Number, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What goes wrong for one toolkit.
+/// What goes wrong for one call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultKind {
     /// This status with the API's error envelope.
     Status(u16),
+    /// A 500 whose error message is this many characters long.
+    LongError(usize),
+    /// A 429 carrying this header (`retry-after`, `retry-after-ms`) with this
+    /// value, verbatim: hostile values included.
+    Throttled { header: &'static str, value: String },
     /// A 200 whose body is not JSON.
     Malformed,
     /// A 200 whose JSON has the wrong types (`items` is a string, `meta` a number).
@@ -45,6 +56,20 @@ pub enum FaultKind {
     DuplicateTool,
     /// The tool list holds a tool of another toolkit.
     ForeignTool,
+    /// An empty page that still names a new next cursor, forever.
+    EmptyPages,
+    /// A redirect to this URL (whose host must never see the key).
+    Redirect(String),
+}
+
+impl FaultKind {
+    /// A 429 with `Retry-After: {seconds}`.
+    pub fn throttled(after: Duration) -> Self {
+        Self::Throttled {
+            header: "retry-after-ms",
+            value: after.as_millis().to_string(),
+        }
+    }
 }
 
 /// Which call of a toolkit a fault hits.
@@ -81,10 +106,23 @@ impl Fault {
     }
 }
 
+/// A fixed-window limit, as Composio counts (per key, per window).
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
     pub max_requests: u32,
     pub window: Duration,
+    /// Send `x-ratelimit*` headers on every answer, not only on 429s.
+    pub headers_always: bool,
+}
+
+impl RateLimit {
+    pub fn per_minute(max_requests: u32) -> Self {
+        Self {
+            max_requests,
+            window: Duration::from_secs(60),
+            headers_always: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,13 +163,17 @@ pub struct Stats {
     pub unauthorized: u64,
     /// Most requests in flight at once.
     pub peak_in_flight: u64,
+    /// When each admitted request arrived, since the emulator started.
+    pub arrivals: Vec<Duration>,
 }
 
 struct Inner {
     config: EmulatorConfig,
-    faults: HashMap<String, Fault>,
-    /// Fault of the auth-config listing, then of the toolkit listing.
-    listing_faults: HashMap<&'static str, Fault>,
+    /// Faults per toolkit, in the order they hit.
+    faults: HashMap<String, VecDeque<Fault>>,
+    /// Faults of the auth-config listing (`auth_configs`) and the toolkit listing (`toolkits`).
+    listing_faults: HashMap<&'static str, VecDeque<Fault>>,
+    started: Instant,
     window_start: Instant,
     window_count: u32,
     in_flight: u64,
@@ -154,11 +196,13 @@ impl Emulator {
     pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let now = Instant::now();
         let inner = Arc::new(Mutex::new(Inner {
             config,
             faults: HashMap::new(),
             listing_faults: HashMap::new(),
-            window_start: Instant::now(),
+            started: now,
+            window_start: now,
             window_count: 0,
             in_flight: 0,
             stats: Stats::default(),
@@ -208,13 +252,27 @@ impl Emulator {
         self.lock().stats = Stats::default();
     }
 
+    /// Replaces the toolkit's faults with this one.
     pub fn set_fault(&self, toolkit: &str, fault: Fault) {
-        self.lock().faults.insert(toolkit.to_owned(), fault);
+        self.lock()
+            .faults
+            .insert(toolkit.to_owned(), VecDeque::from([fault]));
+    }
+
+    /// Adds a fault after the toolkit's others: they hit in order.
+    pub fn push_fault(&self, toolkit: &str, fault: Fault) {
+        self.lock()
+            .faults
+            .entry(toolkit.to_owned())
+            .or_default()
+            .push_back(fault);
     }
 
     /// `route` is `"auth_configs"` or `"toolkits"`.
     pub fn set_listing_fault(&self, route: &'static str, fault: Fault) {
-        self.lock().listing_faults.insert(route, fault);
+        self.lock()
+            .listing_faults
+            .insert(route, VecDeque::from([fault]));
     }
 
     pub fn clear_faults(&self) {
@@ -252,11 +310,26 @@ impl Emulator {
             let n = t.tools.len();
             t.version = format!("20260101_{:02}", n % 100);
             t.updated_at = "2026-01-01T00:00:00.000Z".into();
-            let mut extra = t.tools.first().cloned().unwrap_or_else(|| json!({}));
-            extra["slug"] = json!(format!("{}_ADDED_{n}", toolkit.to_uppercase()));
-            extra["name"] = json!("Added in the new version");
-            extra["toolkit"] = json!({"slug": toolkit, "name": t.name, "logo": t.logo});
-            t.tools.push(extra);
+            if let Some(mut extra) = t.tools.first().cloned() {
+                extra.slug = format!("{}_ADDED_{n}", toolkit.to_uppercase());
+                extra.name = "Added in the new version".into();
+                extra.toolkit = Some(ToolToolkit {
+                    slug: toolkit.into(),
+                    name: Some(t.name.clone()),
+                    logo: Some(t.logo.clone()),
+                });
+                t.tools.push(extra);
+            }
+        }
+    }
+
+    /// Edits one tool's description in place (a content change under the same version).
+    pub fn edit_description(&self, toolkit: &str, tool: &str, description: &str) {
+        let mut inner = self.lock();
+        if let Some(t) = inner.config.catalog.toolkits.get_mut(toolkit) {
+            if let Some(found) = t.tools.iter_mut().find(|x| x.slug == tool) {
+                found.description = Some(description.into());
+            }
         }
     }
 }
@@ -267,18 +340,58 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn serialize(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("wire types serialize")
+}
+
 fn envelope(status: StatusCode, message: &str) -> Response {
-    let body = json!({"error": {
-        "message": message,
-        "code": status.as_u16(),
-        "status": status.as_u16(),
-        "request_id": format!("req_{}", uuid::Uuid::new_v4().simple()),
-    }});
-    (status, axum::Json(body)).into_response()
+    let body = ErrorEnvelope {
+        error: ErrorBody {
+            message: message.to_owned(),
+            code: Some(Number::from(status.as_u16())),
+            status: Some(Number::from(status.as_u16())),
+            request_id: Some(format!("req_{}", uuid::Uuid::new_v4().simple())),
+            suggested_fix: None,
+        },
+    };
+    json_bytes(status, serialize(&body))
+}
+
+fn rate_headers(response: &mut Response, limit: &RateLimit, remaining: u32) {
+    let h = response.headers_mut();
+    h.insert("x-ratelimit", HeaderValue::from(limit.max_requests));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    let window = format!("{}ms", limit.window.as_millis().max(1));
+    if let Ok(v) = HeaderValue::from_str(&window) {
+        h.insert("x-ratelimit-window-size", v);
+    }
+}
+
+fn throttled(header: &str, value: &str) -> Response {
+    let body = RateLimitBody {
+        message: "Rate limit exceeded. Please retry after the indicated time.".into(),
+    };
+    let mut response = json_bytes(StatusCode::TOO_MANY_REQUESTS, serialize(&body));
+    if let (Ok(name), Ok(value)) = (
+        axum::http::HeaderName::from_bytes(header.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 /// Counts the call, checks the key and the rate limit. `Err` is the answer.
-fn admit(shared: &Shared, route: &str, headers: &HeaderMap) -> Result<InFlight, Response> {
+fn admit(shared: &Shared, route: &str, headers: &HeaderMap) -> Result<Admitted, Response> {
     let mut inner = lock(shared);
     inner.stats.requests += 1;
     *inner.stats.by_route.entry(route.to_owned()).or_default() += 1;
@@ -293,6 +406,7 @@ fn admit(shared: &Shared, route: &str, headers: &HeaderMap) -> Result<InFlight, 
             "Invalid or missing API key",
         ));
     }
+    let mut remaining = None;
     if let Some(limit) = inner.config.rate_limit {
         let now = Instant::now();
         if now.duration_since(inner.window_start) >= limit.window {
@@ -304,31 +418,45 @@ fn admit(shared: &Shared, route: &str, headers: &HeaderMap) -> Result<InFlight, 
             let wait = limit
                 .window
                 .saturating_sub(now.duration_since(inner.window_start));
-            let mut response = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(json!({"message": "Rate limit exceeded. Please retry after the indicated time."})),
-            )
-                .into_response();
-            let h = response.headers_mut();
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            h.insert("retry-after", HeaderValue::from(secs));
-            h.insert(
+            let mut response = throttled(
                 "retry-after-ms",
-                HeaderValue::from(wait.as_millis().max(1) as u64),
+                &wait.as_millis().max(1).to_string(),
             );
-            h.insert("x-ratelimit", HeaderValue::from(limit.max_requests));
-            h.insert("x-ratelimit-remaining", HeaderValue::from(0));
-            h.insert(
-                "x-ratelimit-window-size",
-                HeaderValue::from(limit.window.as_secs().max(1)),
-            );
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+            rate_headers(&mut response, &limit, 0);
             return Err(response);
         }
         inner.window_count += 1;
+        if limit.headers_always {
+            remaining = Some((limit, limit.max_requests - inner.window_count));
+        }
     }
     inner.in_flight += 1;
     inner.stats.peak_in_flight = inner.stats.peak_in_flight.max(inner.in_flight);
-    Ok(InFlight(shared.clone()))
+    let arrived = inner.started.elapsed();
+    inner.stats.arrivals.push(arrived);
+    Ok(Admitted {
+        _guard: InFlight(shared.clone()),
+        remaining,
+    })
+}
+
+struct Admitted {
+    _guard: InFlight,
+    /// The limit and what is left of its window, when every answer says so.
+    remaining: Option<(RateLimit, u32)>,
+}
+
+impl Admitted {
+    fn finish(&self, mut response: Response) -> Response {
+        if let Some((limit, left)) = &self.remaining {
+            rate_headers(&mut response, limit, *left);
+        }
+        response
+    }
 }
 
 struct InFlight(Shared);
@@ -339,7 +467,7 @@ impl Drop for InFlight {
     }
 }
 
-/// Takes one hit of a fault that applies to this call.
+/// Takes one hit of the first fault that applies to this call.
 fn take_fault(
     shared: &Shared,
     toolkit: Option<&str>,
@@ -347,23 +475,23 @@ fn take_fault(
     target: FaultTarget,
 ) -> Option<FaultKind> {
     let mut inner = lock(shared);
-    let fault = match (toolkit, listing) {
+    let queue = match (toolkit, listing) {
         (Some(slug), _) => inner.faults.get_mut(slug),
         (None, Some(route)) => inner.listing_faults.get_mut(route),
         _ => None,
     }?;
+    while let Some(Fault { times: Some(0), .. }) = queue.front() {
+        queue.pop_front();
+    }
+    let fault = queue.front_mut()?;
     let hits = fault.target == FaultTarget::Both || fault.target == target || listing.is_some();
     if !hits {
         return None;
     }
-    match &mut fault.times {
-        Some(0) => None,
-        Some(n) => {
-            *n -= 1;
-            Some(fault.kind.clone())
-        }
-        None => Some(fault.kind.clone()),
+    if let Some(n) = &mut fault.times {
+        *n -= 1;
     }
+    Some(fault.kind.clone())
 }
 
 fn delay(shared: &Shared, items: usize) -> Duration {
@@ -371,64 +499,84 @@ fn delay(shared: &Shared, items: usize) -> Duration {
     inner.config.latency + inner.config.per_item * items as u32
 }
 
-/// Serves `value`, unless a fault says otherwise.
-async fn answer(value: Value, fault: Option<FaultKind>, items: usize, shared: &Shared) -> Response {
+/// Serves `value`, unless a fault says otherwise. Without a fault the wire
+/// type goes straight to bytes; only a fault that mangles it builds a tree.
+async fn answer<T: Serialize>(
+    value: &T,
+    fault: Option<FaultKind>,
+    items: usize,
+    shared: &Shared,
+) -> Response {
     let wait = delay(shared, items);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
     let Some(fault) = fault else {
-        return axum::Json(value).into_response();
+        return json_bytes(StatusCode::OK, serialize(value));
     };
+    let tree = || serde_json::to_value(value).expect("wire types serialize");
+    let ok = |v: Value| json_bytes(StatusCode::OK, serialize(&v));
     match fault {
         FaultKind::Status(code) => envelope(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "Injected failure",
         ),
-        FaultKind::Malformed => (
-            [("content-type", "application/json")],
-            "{\"items\": [oops this is not json",
-        )
-            .into_response(),
-        FaultKind::WrongTypes => {
-            axum::Json(json!({"items": "not a list", "slug": 42, "name": [], "meta": 7}))
-                .into_response()
-        }
+        FaultKind::LongError(chars) => envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Injected failure {}", "x".repeat(chars)),
+        ),
+        FaultKind::Throttled { header, value } => throttled(header, &value),
+        FaultKind::Malformed => json_bytes(
+            StatusCode::OK,
+            b"{\"items\": [oops this is not json".to_vec(),
+        ),
+        FaultKind::WrongTypes => ok(json!({"items": "not a list", "slug": 42, "name": [], "meta": 7})),
         FaultKind::Truncated => {
-            let text = value.to_string();
-            let half = text.as_bytes()[..text.len() / 2].to_vec();
+            let text = serialize(value);
+            let half = text[..text.len() / 2].to_vec();
             broken_body(Some(half), text.len())
         }
         FaultKind::Reset => broken_body(None, 1024),
         FaultKind::Slow(extra) => {
             tokio::time::sleep(extra).await;
-            axum::Json(value).into_response()
+            json_bytes(StatusCode::OK, serialize(value))
         }
         FaultKind::Oversize(bytes) => {
-            let mut padded = value;
+            let mut padded = tree();
             padded["padding"] = json!("x".repeat(bytes + 1));
-            axum::Json(padded).into_response()
+            ok(padded)
         }
         FaultKind::WrongSlug => {
-            let mut other = value;
+            let mut other = tree();
             other["slug"] = json!("someone_else");
-            axum::Json(other).into_response()
+            ok(other)
         }
         FaultKind::ForeignTool => {
-            let mut mixed = value;
+            let mut mixed = tree();
             if let Some(first) = mixed["items"].as_array_mut().and_then(|i| i.first_mut()) {
                 first["toolkit"] = json!({"slug": "someone_else", "name": "Someone else"});
             }
-            axum::Json(mixed).into_response()
+            ok(mixed)
         }
         FaultKind::DuplicateTool => {
-            let mut doubled = value;
+            let mut doubled = tree();
             if let Some(items) = doubled["items"].as_array_mut() {
                 if let Some(first) = items.first().cloned() {
                     items.push(first);
                 }
             }
-            axum::Json(doubled).into_response()
+            ok(doubled)
+        }
+        FaultKind::EmptyPages => ok(json!({
+            "items": [],
+            "next_cursor": format!("cur_empty_{}", uuid::Uuid::new_v4().simple()),
+        })),
+        FaultKind::Redirect(location) => {
+            let mut response = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert("location", v);
+            }
+            response
         }
     }
 }
@@ -462,7 +610,7 @@ struct PageQuery {
 }
 
 /// One page of `items` and the envelope around it.
-fn page(items: &[Value], query: &PageQuery, cap: usize) -> Result<(Value, usize), Response> {
+fn page<T: Clone>(items: &[T], query: &PageQuery, cap: usize) -> Result<Page<T>, Response> {
     let limit = match &query.limit {
         None => 20,
         Some(raw) => match raw.parse::<f64>() {
@@ -479,26 +627,50 @@ fn page(items: &[Value], query: &PageQuery, cap: usize) -> Result<(Value, usize)
     .max(1);
     let offset = match &query.cursor {
         None => 0,
+        // The cursors `EmptyPages` hands out lead back to the start.
+        Some(c) if c.starts_with("cur_empty_") => 0,
         Some(c) => match c.strip_prefix("cur_").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) if n <= items.len() => n,
             _ => return Err(envelope(StatusCode::BAD_REQUEST, "Invalid cursor")),
         },
     };
     let end = (offset + limit).min(items.len());
-    let slice = items[offset..end].to_vec();
-    let next = (end < items.len()).then(|| format!("cur_{end}"));
-    let total_pages = items.len().div_ceil(limit).max(1);
-    let served = slice.len();
-    Ok((
-        json!({
-            "items": slice,
-            "next_cursor": next,
-            "total_pages": total_pages,
-            "current_page": offset / limit + 1,
-            "total_items": items.len(),
-        }),
-        served,
-    ))
+    Ok(Page {
+        items: items[offset..end].to_vec(),
+        next_cursor: (end < items.len()).then(|| format!("cur_{end}")),
+        total_pages: Some(Number::from(items.len().div_ceil(limit).max(1))),
+        current_page: Some(Number::from(offset / limit + 1)),
+        total_items: Some(Number::from(items.len())),
+    })
+}
+
+async fn serve_page<T: Clone + Serialize>(
+    shared: &Shared,
+    admitted: &Admitted,
+    items: &[T],
+    query: &PageQuery,
+    cap: usize,
+    fault: Option<FaultKind>,
+) -> Response {
+    match page(items, query, cap) {
+        Ok(body) => {
+            let n = body.items.len();
+            admitted.finish(answer(&body, fault, n, shared).await)
+        }
+        Err(r) => r,
+    }
+}
+
+fn auth_config(i: usize, slug: &str, logo: &str, status: &str) -> AuthConfig {
+    AuthConfig {
+        id: format!("ac_{i:06}"),
+        toolkit: AuthConfigToolkit {
+            slug: slug.into(),
+            logo: Some(logo.into()),
+        },
+        name: Some(format!("{slug} auth config")),
+        status: Some(status.into()),
+    }
 }
 
 async fn auth_configs(
@@ -506,8 +678,8 @@ async fn auth_configs(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let _guard = match admit(&shared, "auth_configs", &headers) {
-        Ok(g) => g,
+    let admitted = match admit(&shared, "auth_configs", &headers) {
+        Ok(a) => a,
         Err(r) => return r,
     };
     let (items, cap) = {
@@ -541,25 +713,7 @@ async fn auth_configs(
         (items, inner.config.page_cap)
     };
     let fault = take_fault(&shared, None, Some("auth_configs"), FaultTarget::Both);
-    match page(&items, &q, cap) {
-        Ok((body, n)) => answer(body, fault, n, &shared).await,
-        Err(r) => r,
-    }
-}
-
-fn auth_config(i: usize, slug: &str, logo: &str, status: &str) -> Value {
-    json!({
-        "id": format!("ac_{i:06}"),
-        "uuid": uuid::Uuid::new_v4().to_string(),
-        "type": "default",
-        "toolkit": {"slug": slug, "logo": logo},
-        "name": format!("{slug} auth config"),
-        "auth_scheme": "OAUTH2",
-        "is_composio_managed": true,
-        "status": status,
-        "no_of_connections": 1,
-        "tool_access_config": {"tools_for_connected_account_creation": []}
-    })
+    serve_page(&shared, &admitted, &items, &q, cap, fault).await
 }
 
 async fn toolkits(
@@ -567,13 +721,13 @@ async fn toolkits(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let _guard = match admit(&shared, "toolkits", &headers) {
-        Ok(g) => g,
+    let admitted = match admit(&shared, "toolkits", &headers) {
+        Ok(a) => a,
         Err(r) => return r,
     };
     let (items, cap) = {
         let inner = lock(&shared);
-        let items: Vec<Value> = inner
+        let items: Vec<_> = inner
             .config
             .catalog
             .toolkits
@@ -583,10 +737,7 @@ async fn toolkits(
         (items, inner.config.page_cap)
     };
     let fault = take_fault(&shared, None, Some("toolkits"), FaultTarget::Both);
-    match page(&items, &q, cap) {
-        Ok((body, n)) => answer(body, fault, n, &shared).await,
-        Err(r) => r,
-    }
+    serve_page(&shared, &admitted, &items, &q, cap, fault).await
 }
 
 async fn toolkit(
@@ -594,8 +745,8 @@ async fn toolkit(
     headers: HeaderMap,
     Path(slug): Path<String>,
 ) -> Response {
-    let _guard = match admit(&shared, "toolkit", &headers) {
-        Ok(g) => g,
+    let admitted = match admit(&shared, "toolkit", &headers) {
+        Ok(a) => a,
         Err(r) => return r,
     };
     let detail = lock(&shared)
@@ -606,7 +757,7 @@ async fn toolkit(
         .map(CatalogToolkit::detail);
     let fault = take_fault(&shared, Some(&slug), None, FaultTarget::Details);
     match detail {
-        Some(detail) => answer(detail, fault, 1, &shared).await,
+        Some(detail) => admitted.finish(answer(&detail, fault, 1, &shared).await),
         None => envelope(StatusCode::NOT_FOUND, &format!("Toolkit {slug} not found")),
     }
 }
@@ -616,8 +767,8 @@ async fn tools(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let _guard = match admit(&shared, "tools", &headers) {
-        Ok(g) => g,
+    let admitted = match admit(&shared, "tools", &headers) {
+        Ok(a) => a,
         Err(r) => return r,
     };
     let Some(slug) = q.toolkit_slug.clone().filter(|s| !s.is_empty()) else {
@@ -633,10 +784,17 @@ async fn tools(
         let inner = lock(&shared);
         let Some(toolkit) = inner.config.catalog.toolkits.get(&slug) else {
             // The real API answers an empty list for an unknown toolkit.
-            return axum::Json(json!({"items": [], "next_cursor": null, "total_pages": 1, "current_page": 1, "total_items": 0})).into_response();
+            let empty: Page<Value> = Page {
+                items: vec![],
+                next_cursor: None,
+                total_pages: Some(Number::from(1)),
+                current_page: Some(Number::from(1)),
+                total_items: Some(Number::from(0)),
+            };
+            return admitted.finish(json_bytes(StatusCode::OK, serialize(&empty)));
         };
         let latest = q.toolkit_versions.as_deref() == Some("latest");
-        let mut tools: Vec<Value> = if latest {
+        let mut tools = if latest {
             toolkit.tools.clone()
         } else {
             toolkit.base_tools().to_vec()
@@ -647,8 +805,5 @@ async fn tools(
         (tools, inner.config.page_cap)
     };
     let fault = take_fault(&shared, Some(&slug), None, FaultTarget::Tools);
-    match page(&items, &q, cap) {
-        Ok((body, n)) => answer(body, fault, n, &shared).await,
-        Err(r) => r,
-    }
+    serve_page(&shared, &admitted, &items, &q, cap, fault).await
 }
