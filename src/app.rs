@@ -3,6 +3,7 @@
 
 use crate::composio::ComposioClient;
 use crate::config::{Config, ConfigError, StoreConfig};
+use crate::http::{router_and_doc, CacheReader, RouterParts};
 use crate::store::{FsStore, S3Store, Store, StoreError};
 use crate::sync::SyncEngine;
 use std::sync::Arc;
@@ -29,6 +30,21 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, SetupError> 
         }
         StoreConfig::Dir { dir, prefix } => Arc::new(FsStore::new(dir, prefix)?),
     })
+}
+
+/// The one router, over a warm reader of `store`; `engine` enables `POST /sync`.
+pub fn build_router(
+    config: &Config,
+    store: Arc<dyn Store>,
+    engine: Option<SyncEngine>,
+) -> axum::Router {
+    let reader = Arc::new(CacheReader::new(store, config.read.reader_config()));
+    router_and_doc(RouterParts {
+        reader,
+        sync: engine,
+        cache_control: config.read.cache_control.clone(),
+    })
+    .0
 }
 
 pub fn build_engine(config: &Config, store: Arc<dyn Store>) -> Result<SyncEngine, SetupError> {

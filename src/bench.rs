@@ -488,7 +488,10 @@ async fn reads(
             format!("{BASE}/toolkits/{}/{tool}", largest.slug),
         ),
     ];
-    let reader = Arc::new(CacheReader::new(store.clone(), Duration::from_secs(3600)));
+    let reader = Arc::new(CacheReader::new(
+        store.clone(),
+        crate::http::ReaderConfig::new(Duration::from_secs(3600)),
+    ));
     let app = router(reader.clone(), None);
     for (name, uri) in routes {
         let call = |app: axum::Router, uri: String| async move {

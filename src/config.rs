@@ -35,7 +35,9 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("CACHE_S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing (local S3 servers need it)"),
     ("CACHE_DIR", ".composio-cache", "directory of the cache when no bucket is set"),
     ("READ_META_TTL_MS", "5000", "how long a warm reader trusts its copy of the meta before checking its ETag"),
-    ("READ_STALE_IF_ERROR_MS", "600000", "how long a warm reader keeps serving its copy (marked stale) when the store cannot be reached"),
+    ("READ_STALE_IF_ERROR_MS", "600000", "how long a warm reader keeps serving its copy (marked `x-cache-stale: true`) when the store cannot be reached"),
+    ("READ_CACHE_BYTES", "67108864", "bound of the warm reader's cache of ready answers (every coding), in bytes; least recently used answers go first"),
+    ("READ_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=600", "`Cache-Control` of read answers (errors are `no-store`)"),
     ("LOG_FORMAT", "text", "`json` for one JSON object per log line (Lambda)"),
     ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
 ];
@@ -108,6 +110,19 @@ pub struct SyncConfig {
 pub struct ReadConfig {
     pub meta_ttl: Duration,
     pub stale_if_error: Duration,
+    pub cache_bytes: u64,
+    pub cache_control: axum::http::HeaderValue,
+}
+
+impl ReadConfig {
+    pub fn reader_config(&self) -> crate::http::ReaderConfig {
+        crate::http::ReaderConfig {
+            meta_ttl: self.meta_ttl,
+            stale_if_error: self.stale_if_error,
+            cache_bytes: self.cache_bytes,
+            max_answer_bytes: crate::http::DEFAULT_MAX_ANSWER_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +204,14 @@ impl Config {
             read: ReadConfig {
                 meta_ttl: vars.ms("READ_META_TTL_MS")?,
                 stale_if_error: vars.ms("READ_STALE_IF_ERROR_MS")?,
+                cache_bytes: vars.ranged("READ_CACHE_BYTES", 1 << 20..=1 << 40)?,
+                cache_control: {
+                    let raw = vars.text("READ_CACHE_CONTROL").unwrap_or_default();
+                    axum::http::HeaderValue::from_str(&raw).map_err(|_| ConfigError::Invalid {
+                        name: "READ_CACHE_CONTROL",
+                        reason: "is not a valid header value".into(),
+                    })?
+                },
             },
         })
     }
@@ -419,6 +442,8 @@ mod tests {
             ("SYNC_MAX_SHRINK", "150"),
             ("SYNC_MAX_SHRINK", "half"),
             ("COMPOSIO_BURST", "0"),
+            ("READ_CACHE_BYTES", "12"),
+            ("READ_CACHE_CONTROL", "bad\nvalue"),
         ] {
             let err = config(&[(name, value), ("CACHE_BUCKET", "b")])
                 .unwrap_err()

@@ -319,7 +319,11 @@ async fn a_429_spends_no_error_retry() {
     for _ in 0..3 {
         emu.push_fault(
             "linkedin",
-            Fault::times(FaultKind::throttled(Duration::from_millis(20)), FaultTarget::Tools, 1),
+            Fault::times(
+                FaultKind::throttled(Duration::from_millis(20)),
+                FaultTarget::Tools,
+                1,
+            ),
         );
     }
     emu.push_fault(
@@ -340,7 +344,11 @@ async fn a_retry_after_pauses_every_caller() {
     let emu = emulator().await;
     emu.set_fault(
         "github",
-        Fault::times(FaultKind::throttled(Duration::from_millis(600)), FaultTarget::Tools, 1),
+        Fault::times(
+            FaultKind::throttled(Duration::from_millis(600)),
+            FaultTarget::Tools,
+            1,
+        ),
     );
     let c = limited_client(&emu, 1000, 1000);
     let started = Instant::now();
@@ -374,7 +382,14 @@ async fn without_rate_headers_429s_halve_the_rate_and_calls_still_succeed() {
         headers_always: false,
     }));
     let c = limited_client(&emu, 400, 5);
-    let names = ["linkedin", "firecrawl", "browseai", "perplexityai", "googletasks"].map(slug);
+    let names = [
+        "linkedin",
+        "firecrawl",
+        "browseai",
+        "perplexityai",
+        "googletasks",
+    ]
+    .map(slug);
     let calls = (0..40).map(|i| c.get_toolkit(&names[i % names.len()]));
     for result in bounded(futures::future::join_all(calls)).await {
         result.unwrap();
@@ -414,7 +429,13 @@ async fn a_malformed_answer_once_is_retried() {
         Fault::times(FaultKind::WrongTypes, FaultTarget::Tools, 1),
     );
     let c = client(&emu);
-    assert_eq!(bounded(c.list_tools(&slug("linkedin"))).await.unwrap().len(), 4);
+    assert_eq!(
+        bounded(c.list_tools(&slug("linkedin")))
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
     assert_eq!(c.stats().retries, 2);
 }
 
@@ -448,7 +469,11 @@ async fn hostile_retry_after_values_never_panic() {
         if gives_up_at_once {
             let err = result.unwrap_err();
             assert_eq!(err.status(), Some(429), "{header}: {value}");
-            assert_eq!(emu.stats().requests, 1, "{header}: {value}: beyond any budget");
+            assert_eq!(
+                emu.stats().requests,
+                1,
+                "{header}: {value}: beyond any budget"
+            );
         } else {
             // Ignored: a short pause of our own, then the answer.
             result.unwrap_or_else(|e| panic!("{header}: {value}: {e}"));
@@ -487,8 +512,15 @@ async fn a_redirect_is_refused_and_the_key_never_leaves() {
     );
     let text = err.to_string();
     assert!(text.contains("302") && text.contains("127.0.0.1"), "{text}");
-    assert!(!text.contains("steal") && !text.contains(&emu.api_key()), "{text}");
-    assert_eq!(stolen.load(Ordering::SeqCst), 0, "the redirect was not followed");
+    assert!(
+        !text.contains("steal") && !text.contains(&emu.api_key()),
+        "{text}"
+    );
+    assert_eq!(
+        stolen.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
     assert_eq!(emu.stats().requests, 1, "a redirect is not retried");
 }
 
@@ -536,7 +568,10 @@ async fn a_chunked_body_over_the_cap_is_refused() {
     let err = bounded(client_for(base, 10_000).get_toolkit(&slug("linkedin")))
         .await
         .unwrap_err();
-    assert!(matches!(err, UpstreamError::TooLarge { limit: 10_000, .. }), "{err:?}");
+    assert!(
+        matches!(err, UpstreamError::TooLarge { limit: 10_000, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -553,31 +588,51 @@ async fn a_huge_declared_length_is_refused_before_reading() {
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::TooLarge { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "did not wait for the body");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "did not wait for the body"
+    );
 }
 
 #[tokio::test]
 async fn empty_pages_that_keep_naming_cursors_are_stopped() {
     let emu = emulator().await;
-    emu.set_fault("linkedin", Fault::always(FaultKind::EmptyPages, FaultTarget::Tools));
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::EmptyPages, FaultTarget::Tools),
+    );
     let c = client(&emu);
     let err = bounded(c.list_tools(&slug("linkedin"))).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Paging { .. }), "{err:?}");
-    assert_eq!(emu.stats().by_route["tools"], 3, "stopped after three empty pages");
+    assert_eq!(
+        emu.stats().by_route["tools"],
+        3,
+        "stopped after three empty pages"
+    );
 }
 
 #[tokio::test]
 async fn long_upstream_messages_are_cut() {
     let emu = emulator().await;
-    emu.set_fault("linkedin", Fault::always(FaultKind::LongError(20_000), FaultTarget::Details));
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::LongError(20_000), FaultTarget::Details),
+    );
     let mut config = client_config(&emu);
     config.max_retries = 0;
-    let err = bounded(ComposioClient::new(config).unwrap().get_toolkit(&slug("linkedin")))
-        .await
-        .unwrap_err();
+    let err = bounded(
+        ComposioClient::new(config)
+            .unwrap()
+            .get_toolkit(&slug("linkedin")),
+    )
+    .await
+    .unwrap_err();
     let UpstreamError::Status { message, .. } = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(message.chars().count(), composio_schema_cache::composio::MAX_UPSTREAM_TEXT);
+    assert_eq!(
+        message.chars().count(),
+        composio_schema_cache::composio::MAX_UPSTREAM_TEXT
+    );
     assert!(err.to_string().len() < 1000);
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use composio_schema_cache::emulator::{Emulator, Fault, FaultKind, FaultTarget};
-use composio_schema_cache::http::{router, CacheReader, BASE};
+use composio_schema_cache::http::{router, CacheReader, ReaderConfig, BASE};
 use composio_schema_cache::lambda::{handle_http, handle_sync_event, InvocationError};
 use composio_schema_cache::store::{MemoryStore, ObjectKey, Store};
 use composio_schema_cache::sync::{SyncEngine, SyncRequest};
@@ -35,7 +35,10 @@ async fn app(synced: bool) -> App {
     if synced {
         assert!(engine.run(SyncRequest::full()).await.unwrap().success);
     }
-    let reader = Arc::new(CacheReader::new(store.clone(), Duration::from_secs(60)));
+    let reader = Arc::new(CacheReader::new(
+        store.clone(),
+        ReaderConfig::new(Duration::from_secs(60)),
+    ));
     let router = router(reader, Some(engine.clone()));
     App {
         emu,
@@ -124,7 +127,7 @@ async fn read_fixtures_answer_in_the_reference_shapes() {
 
     let (status, doc) = invoke(&app.router, "read-openapi.json").await;
     assert_eq!(status, 200);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 
     let (status, err) = invoke(&app.router, "read-unknown-toolkit.json").await;
     assert_eq!(status, 404);
@@ -167,7 +170,10 @@ async fn a_warm_reader_sees_a_new_sync_once_the_meta_changes() {
     let engine = engine(&emu, store.clone());
     engine.run(SyncRequest::full()).await.unwrap();
     // TTL zero: every request checks the meta's tag.
-    let reader = Arc::new(CacheReader::new(store.clone(), Duration::ZERO));
+    let reader = Arc::new(CacheReader::new(
+        store.clone(),
+        ReaderConfig::new(Duration::ZERO),
+    ));
     let router = router(reader, None);
     let (_, before) = invoke(&router, "read-toolkit.json").await;
     assert_eq!(before["toolCount"], 4);
@@ -188,7 +194,13 @@ async fn before_the_first_sync_lists_are_empty_and_toolkits_absent() {
     let (status, _) = invoke(&app.router, "read-toolkit.json").await;
     assert_eq!(status, 404);
     let (status, st) = invoke(&app.router, "read-status.json").await;
-    assert_eq!((status, st), (200, json!({"meta": null, "lastRun": null})));
+    assert_eq!(
+        (status, st),
+        (
+            200,
+            json!({"meta": null, "lastRun": null, "cacheAgeSeconds": null})
+        )
+    );
 }
 
 async fn sync_event(app: &App, name: &str) -> Result<Value, InvocationError> {
@@ -420,7 +432,10 @@ async fn raw_get(base: &str, path: &str) -> u16 {
 async fn without_a_key_post_sync_is_a_503_naming_the_key() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let base = serve(router(
-        Arc::new(CacheReader::new(store, Duration::from_secs(5))),
+        Arc::new(CacheReader::new(
+            store,
+            ReaderConfig::new(Duration::from_secs(5)),
+        )),
         None,
     ))
     .await;

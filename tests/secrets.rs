@@ -7,7 +7,7 @@ use composio_schema_cache::composio::{ApiKey, ComposioClient};
 use composio_schema_cache::emulator::{
     Catalog, Emulator, EmulatorConfig, Fault, FaultKind, FaultTarget,
 };
-use composio_schema_cache::http::{router, CacheReader, BASE};
+use composio_schema_cache::http::{router, CacheReader, ReaderConfig, BASE};
 use composio_schema_cache::store::{MemoryStore, Store};
 use composio_schema_cache::sync::{SyncEngine, SyncRequest};
 use std::io::Write;
@@ -112,7 +112,10 @@ async fn the_key_appears_nowhere() {
     seen += &format!("{client_config:?}");
 
     // Every route, and the stored objects.
-    let reader = Arc::new(CacheReader::new(store.clone(), Duration::ZERO));
+    let reader = Arc::new(CacheReader::new(
+        store.clone(),
+        ReaderConfig::new(Duration::ZERO),
+    ));
     let app = router(reader, Some(engine.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}{BASE}", listener.local_addr().unwrap());

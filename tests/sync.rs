@@ -631,7 +631,10 @@ async fn a_server_limit_far_below_ours_with_transient_5xx_still_syncs_everything
     });
     let emu = Emulator::start(config).await.unwrap();
     for slug in ["synthetic_0003", "synthetic_0017", "synthetic_0031"] {
-        emu.set_fault(slug, Fault::times(FaultKind::Status(502), FaultTarget::Tools, 2));
+        emu.set_fault(
+            slug,
+            Fault::times(FaultKind::Status(502), FaultTarget::Tools, 2),
+        );
     }
     let mut client = client_config(&emu);
     client.max_rps = Some(400);
@@ -642,7 +645,11 @@ async fn a_server_limit_far_below_ours_with_transient_5xx_still_syncs_everything
     settings.no_auth_toolkits.clear();
     settings.concurrency = 16;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let engine = SyncEngine::new(ComposioClient::new(client).unwrap(), store.clone(), settings);
+    let engine = SyncEngine::new(
+        ComposioClient::new(client).unwrap(),
+        store.clone(),
+        settings,
+    );
     let report = engine.run(full()).await.unwrap();
     assert!(report.success, "{report:?}");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -671,17 +678,35 @@ async fn a_huge_retry_after_fails_the_sync_cleanly_and_frees_the_lease() {
     let engine = engine(&emu, store.clone());
     let report = engine.run(full()).await.unwrap();
     assert!(!report.success);
-    assert!(report.message.as_deref().unwrap().contains("429"), "{report:?}");
-    assert!(store.get(&ObjectKey::Lease).await.unwrap().is_none(), "lease released");
-    assert!(engine.run(full()).await.unwrap().success, "the next sync is not refused");
+    assert!(
+        report.message.as_deref().unwrap().contains("429"),
+        "{report:?}"
+    );
+    assert!(
+        store.get(&ObjectKey::Lease).await.unwrap().is_none(),
+        "lease released"
+    );
+    assert!(
+        engine.run(full()).await.unwrap().success,
+        "the next sync is not refused"
+    );
 }
 
 #[tokio::test]
 async fn a_malformed_answer_once_is_not_a_failed_toolkit() {
     let emu = emulator().await;
-    emu.set_fault("github", Fault::times(FaultKind::Malformed, FaultTarget::Tools, 1));
-    emu.push_fault("linkedin", Fault::times(FaultKind::WrongTypes, FaultTarget::Tools, 1));
-    emu.set_fault("firecrawl", Fault::always(FaultKind::Malformed, FaultTarget::Tools));
+    emu.set_fault(
+        "github",
+        Fault::times(FaultKind::Malformed, FaultTarget::Tools, 1),
+    );
+    emu.push_fault(
+        "linkedin",
+        Fault::times(FaultKind::WrongTypes, FaultTarget::Tools, 1),
+    );
+    emu.set_fault(
+        "firecrawl",
+        Fault::always(FaultKind::Malformed, FaultTarget::Tools),
+    );
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let report = engine(&emu, store.clone()).run(full()).await.unwrap();
     assert!(report.success);
@@ -695,7 +720,11 @@ async fn a_malformed_answer_once_is_not_a_failed_toolkit() {
 async fn an_object_edited_or_deleted_by_hand_is_restored_by_the_next_incremental_sync() {
     let (emu, dir, store, engine) = synced().await;
     let objects = dir.path().join("composio-schemas");
-    std::fs::write(objects.join("linkedin.json"), br#"{"slug":"linkedin","tampered":true}"#).unwrap();
+    std::fs::write(
+        objects.join("linkedin.json"),
+        br#"{"slug":"linkedin","tampered":true}"#,
+    )
+    .unwrap();
     std::fs::remove_file(objects.join("firecrawl.json")).unwrap();
     emu.reset_stats();
 
@@ -711,7 +740,11 @@ async fn an_object_edited_or_deleted_by_hand_is_restored_by_the_next_incremental
     assert_eq!(repaired[0].0, "firecrawl");
     assert!(repaired[0].1.contains("missing"), "{}", repaired[0].1);
     assert_eq!(repaired[1].0, "linkedin");
-    assert!(repaired[1].1.contains("changed outside"), "{}", repaired[1].1);
+    assert!(
+        repaired[1].1.contains("changed outside"),
+        "{}",
+        repaired[1].1
+    );
     assert_eq!((report.fetched, report.written), (2, 2));
     assert_eq!(toolkit(&*store, "linkedin").await.unwrap().tool_count, 4);
     assert_eq!(toolkit(&*store, "firecrawl").await.unwrap().tool_count, 8);
@@ -725,21 +758,45 @@ async fn a_failed_delete_is_kept_pending_and_retried_by_the_next_sync() {
     let emu = emulator().await;
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
     engine(&emu, memory.clone()).run(full()).await.unwrap();
-    emu.set_auth_configs(vec!["github".into(), "linkedin".into(), "firecrawl".into(), "browseai".into()]);
+    emu.set_auth_configs(vec![
+        "github".into(),
+        "linkedin".into(),
+        "firecrawl".into(),
+        "browseai".into(),
+    ]);
     let flaky = Arc::new(FlakyStore::new(memory.clone()));
     flaky.fail_toolkit_deletes.store(true, Ordering::SeqCst);
-    let report = engine(&emu, flaky.clone()).run(SyncRequest::default()).await.unwrap();
+    let report = engine(&emu, flaky.clone())
+        .run(SyncRequest::default())
+        .await
+        .unwrap();
     assert!(report.success && report.published, "{report:?}");
     assert!(report.removed.is_empty());
     assert_eq!(report.pending_deletes, ["googletasks", "perplexityai"]);
-    let pending: Vec<String> = meta(&*memory).await.unwrap().pending_deletes.iter().map(|s| s.to_string()).collect();
+    let pending: Vec<String> = meta(&*memory)
+        .await
+        .unwrap()
+        .pending_deletes
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(pending, ["googletasks", "perplexityai"], "kept in the meta");
-    assert!(toolkit(&*memory, "googletasks").await.is_some(), "still there");
-    assert_eq!(flaky.deletes.load(Ordering::SeqCst), 2, "both tried, concurrently");
+    assert!(
+        toolkit(&*memory, "googletasks").await.is_some(),
+        "still there"
+    );
+    assert_eq!(
+        flaky.deletes.load(Ordering::SeqCst),
+        2,
+        "both tried, concurrently"
+    );
 
     // The next sync, with nothing else to do, finishes the job.
     flaky.fail_toolkit_deletes.store(false, Ordering::SeqCst);
-    let report = engine(&emu, flaky).run(SyncRequest::default()).await.unwrap();
+    let report = engine(&emu, flaky)
+        .run(SyncRequest::default())
+        .await
+        .unwrap();
     assert_eq!(report.removed, ["googletasks", "perplexityai"]);
     assert!(toolkit(&*memory, "googletasks").await.is_none());
     assert!(toolkit(&*memory, "perplexityai").await.is_none());
@@ -753,9 +810,15 @@ async fn an_upstream_glitch_that_loses_most_toolkits_publishes_and_deletes_nothi
     let report = engine.run(SyncRequest::default()).await.unwrap();
     assert!(!report.success && !report.published, "{report:?}");
     let message = report.message.unwrap();
-    assert!(message.contains("drop 6 of the 7 published toolkits"), "{message}");
+    assert!(
+        message.contains("drop 6 of the 7 published toolkits"),
+        "{message}"
+    );
     assert!(message.contains("keep 1"), "{message}");
-    assert_eq!(store.get(&ObjectKey::Meta).await.unwrap().unwrap().body, before);
+    assert_eq!(
+        store.get(&ObjectKey::Meta).await.unwrap().unwrap().body,
+        before
+    );
     for (slug, _) in SAMPLE {
         assert!(toolkit(&*store, slug).await.is_some(), "{slug} kept");
     }
@@ -773,27 +836,45 @@ async fn a_sync_whose_lease_was_taken_over_publishes_nothing_and_keeps_the_new_l
     let emu = emulator().await;
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let flaky = Arc::new(FlakyStore::new(memory.clone()));
-    flaky.steal_lease_on_toolkit_write.store(true, Ordering::SeqCst);
+    flaky
+        .steal_lease_on_toolkit_write
+        .store(true, Ordering::SeqCst);
     let report = engine(&emu, flaky).run(full()).await.unwrap();
     assert!(!report.success && !report.published, "{report:?}");
     assert!(report.message.unwrap().contains("lease"));
     assert!(memory.get(&ObjectKey::Meta).await.unwrap().is_none());
-    let lease = memory.get(&ObjectKey::Lease).await.unwrap().expect("the thief's lease stays");
+    let lease = memory
+        .get(&ObjectKey::Lease)
+        .await
+        .unwrap()
+        .expect("the thief's lease stays");
     assert!(String::from_utf8_lossy(&lease.body).contains("thief"));
 }
 
 #[tokio::test]
 async fn a_sync_that_outlives_its_lease_stops_writing() {
     let emu = emulator().await;
-    emu.set_fault("github", Fault::always(FaultKind::Slow(Duration::from_millis(1500)), FaultTarget::Tools));
+    emu.set_fault(
+        "github",
+        Fault::always(
+            FaultKind::Slow(Duration::from_millis(1500)),
+            FaultTarget::Tools,
+        ),
+    );
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let mut settings = settings();
     // Five seconds of safety: by our own clock this lease lapses after one.
     settings.lease_ttl = Duration::from_secs(6);
-    let report = SyncEngine::new(client(&emu), store.clone(), settings).run(full()).await.unwrap();
+    let report = SyncEngine::new(client(&emu), store.clone(), settings)
+        .run(full())
+        .await
+        .unwrap();
     assert!(!report.success, "{report:?}");
     assert!(report.message.unwrap().contains("lease"));
-    assert!(toolkit(&*store, "github").await.is_none(), "github was not written");
+    assert!(
+        toolkit(&*store, "github").await.is_none(),
+        "github was not written"
+    );
     assert!(store.get(&ObjectKey::Meta).await.unwrap().is_none());
 }
 
@@ -806,12 +887,22 @@ async fn a_panic_inside_a_sync_releases_the_lease_and_records_a_failed_run() {
     let engine = engine(&emu, flaky);
     let report = engine.run(full()).await.unwrap();
     assert!(!report.success && !report.published);
-    assert!(report.message.as_deref().unwrap().contains("panicked"), "{report:?}");
-    assert!(memory.get(&ObjectKey::Lease).await.unwrap().is_none(), "lease released");
+    assert!(
+        report.message.as_deref().unwrap().contains("panicked"),
+        "{report:?}"
+    );
+    assert!(
+        memory.get(&ObjectKey::Lease).await.unwrap().is_none(),
+        "lease released"
+    );
     let last: serde_json::Value =
-        serde_json::from_slice(&memory.get(&ObjectKey::LastRun).await.unwrap().unwrap().body).unwrap();
+        serde_json::from_slice(&memory.get(&ObjectKey::LastRun).await.unwrap().unwrap().body)
+            .unwrap();
     assert_eq!(last["success"], false);
-    assert!(engine.run(full()).await.unwrap().success, "the next sync runs");
+    assert!(
+        engine.run(full()).await.unwrap().success,
+        "the next sync runs"
+    );
 }
 
 #[tokio::test]
@@ -822,21 +913,33 @@ async fn a_409_on_the_meta_is_retried_not_reported_as_superseded() {
     emu.publish_new_version("linkedin");
     let flaky = Arc::new(FlakyStore::new(memory.clone()));
     flaky.meta_conflicts.store(2, Ordering::SeqCst);
-    let report = engine(&emu, flaky.clone()).run(SyncRequest::default()).await.unwrap();
+    let report = engine(&emu, flaky.clone())
+        .run(SyncRequest::default())
+        .await
+        .unwrap();
     assert!(report.success && report.published, "{report:?}");
     assert_eq!(meta(&*memory).await.unwrap().total_tool_count, 886);
     // A conflict that never clears is a store failure, still not "superseded".
     flaky.meta_conflicts.store(10, Ordering::SeqCst);
     emu.publish_new_version("linkedin");
-    let report = engine(&emu, flaky).run(SyncRequest::default()).await.unwrap();
+    let report = engine(&emu, flaky)
+        .run(SyncRequest::default())
+        .await
+        .unwrap();
     let message = report.message.unwrap();
-    assert!(!message.contains("newer meta") && message.contains("concurrent"), "{message}");
+    assert!(
+        !message.contains("newer meta") && message.contains("concurrent"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn the_earlier_of_the_callers_deadline_and_the_sync_timeout_wins() {
     let emu = emulator().await;
-    emu.set_fault("github", Fault::always(FaultKind::Slow(Duration::from_secs(3)), FaultTarget::Tools));
+    emu.set_fault(
+        "github",
+        Fault::always(FaultKind::Slow(Duration::from_secs(3)), FaultTarget::Tools),
+    );
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let mut settings = settings();
     settings.timeout = Duration::from_millis(800);
@@ -850,16 +953,27 @@ async fn the_earlier_of_the_callers_deadline_and_the_sync_timeout_wins() {
         .unwrap();
     assert!(report.success, "{report:?}");
     assert_eq!(report.failed.len(), 1);
-    assert!(report.failed[0].error.contains("time budget"), "{:?}", report.failed);
+    assert!(
+        report.failed[0].error.contains("time budget"),
+        "{:?}",
+        report.failed
+    );
 }
 
 #[tokio::test]
 async fn upstream_text_is_cut_before_it_is_stored() {
     let emu = emulator().await;
-    emu.set_fault("linkedin", Fault::always(FaultKind::LongError(50_000), FaultTarget::Tools));
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::LongError(50_000), FaultTarget::Tools),
+    );
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let report = engine(&emu, store.clone()).run(full()).await.unwrap();
-    assert!(report.failed[0].error.chars().count() <= 500, "{}", report.failed[0].error.len());
+    assert!(
+        report.failed[0].error.chars().count() <= 500,
+        "{}",
+        report.failed[0].error.len()
+    );
     for failure in meta(&*store).await.unwrap().failed {
         assert!(failure.error.chars().count() <= 500);
     }

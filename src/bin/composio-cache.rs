@@ -1,12 +1,12 @@
 //! The local CLI: sync, status, serve, and an offline demo on the bundled catalog.
 
 use clap::{Parser, Subcommand};
-use composio_schema_cache::app::{build_engine, build_store, init_tracing};
+use composio_schema_cache::app::{build_engine, build_router, build_store, init_tracing};
 use composio_schema_cache::cache::Meta;
 use composio_schema_cache::composio::ApiKey;
 use composio_schema_cache::config::{Config, StoreConfig};
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig, RateLimit};
-use composio_schema_cache::http::{self, CacheReader};
+use composio_schema_cache::http;
 use composio_schema_cache::store::ObjectKey;
 use composio_schema_cache::sync::{SyncEngine, SyncEvent, SyncReport, SyncRequest};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -148,8 +148,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     None
                 }
             };
-            let reader = Arc::new(CacheReader::new(store.clone(), config.read.meta_ttl));
-            let app = http::router(reader, engine);
+            let app = build_router(&config, store.clone(), engine);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;
@@ -195,7 +194,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             ec.page_cap = page_cap;
             ec.latency = Duration::from_millis(latency_ms);
             ec.api_key = api_key;
-            ec.rate_limit = rate_limit_per_minute.map(|max_requests| RateLimit::per_minute(max_requests));
+            ec.rate_limit =
+                rate_limit_per_minute.map(|max_requests| RateLimit::per_minute(max_requests));
             let emulator = Emulator::start_on(addr, ec)
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;

@@ -1,17 +1,14 @@
 //! The read Lambda: the GET routes over the cache, read-only, no Composio key.
 //! The reader is built once per cold start and stays warm between requests.
 
-use composio_schema_cache::app::{build_store, init_tracing};
+use composio_schema_cache::app::{build_router, build_store, init_tracing};
 use composio_schema_cache::config::Config;
-use composio_schema_cache::http::{router, CacheReader};
 use composio_schema_cache::lambda::http_service;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing("info");
     let config = Config::from_env()?;
     let store = build_store(&config).await?;
-    let reader = Arc::new(CacheReader::new(store, config.read.meta_ttl));
-    lambda_http::run(http_service(router(reader, None))).await
+    lambda_http::run(http_service(build_router(&config, store, None))).await
 }

@@ -1,13 +1,11 @@
 //! The sync Lambda: API Gateway `POST .../sync`, the EventBridge schedule, and
 //! direct invokes (`{}` or `{"full": true}`). Clients are built once per cold start.
 
-use composio_schema_cache::app::{build_engine, build_store, init_tracing};
+use composio_schema_cache::app::{build_engine, build_router, build_store, init_tracing};
 use composio_schema_cache::config::Config;
-use composio_schema_cache::http::{router, CacheReader};
 use composio_schema_cache::lambda::handle_sync_event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,8 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let store = build_store(&config).await?;
     let engine = build_engine(&config, store.clone())?;
-    let reader = Arc::new(CacheReader::new(store, config.read.meta_ttl));
-    let app = router(reader, Some(engine.clone()));
+    let app = build_router(&config, store, Some(engine.clone()));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let app = app.clone();
         let engine = engine.clone();

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One object per toolkit: `{prefix}{slug}.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedToolkit {
+    #[schema(value_type = String)]
     pub slug: Slug,
     pub name: String,
     pub logo: String,
@@ -29,20 +30,25 @@ pub struct CachedToolkit {
     pub no_auth: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Category {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedToolSchema {
     pub slug: String,
     pub name: String,
     pub description: String,
+    /// The tool's input JSON Schema, as Composio sent it.
+    #[schema(value_type = Object)]
     pub input_parameters: Value,
+    /// The tool's output JSON Schema, as Composio sent it.
+    #[schema(value_type = Object)]
     pub output_parameters: Value,
+    #[schema(value_type = String)]
     pub toolkit_slug: Slug,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -114,7 +120,7 @@ pub struct ToolEntry {
     pub range: Option<[usize; 2]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     /// Kept as a string: a slug refused by validation is reported as received.
     pub slug: String,

@@ -342,10 +342,9 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Inner> {
 
 fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     response
 }
 
@@ -418,10 +417,7 @@ fn admit(shared: &Shared, route: &str, headers: &HeaderMap) -> Result<Admitted, 
             let wait = limit
                 .window
                 .saturating_sub(now.duration_since(inner.window_start));
-            let mut response = throttled(
-                "retry-after-ms",
-                &wait.as_millis().max(1).to_string(),
-            );
+            let mut response = throttled("retry-after-ms", &wait.as_millis().max(1).to_string());
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             response
                 .headers_mut()
@@ -530,7 +526,9 @@ async fn answer<T: Serialize>(
             StatusCode::OK,
             b"{\"items\": [oops this is not json".to_vec(),
         ),
-        FaultKind::WrongTypes => ok(json!({"items": "not a list", "slug": 42, "name": [], "meta": 7})),
+        FaultKind::WrongTypes => {
+            ok(json!({"items": "not a list", "slug": 42, "name": [], "meta": 7}))
+        }
         FaultKind::Truncated => {
             let text = serialize(value);
             let half = text[..text.len() / 2].to_vec();

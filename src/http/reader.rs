@@ -1,15 +1,21 @@
-//! The read model: the meta (one object, with the index) answers the list
-//! routes; a toolkit's object answers the toolkit and tool routes. A warm
-//! reader keeps what it read in memory: each copy is trusted for the TTL,
-//! then revalidated by its ETag (a HEAD), and re-read only when it changed.
+//! The read model. The meta (one object, with the index) says what exists:
+//! nothing it does not name is served. It answers the list routes; a
+//! toolkit's stored bytes answer the toolkit route as they are, and the
+//! index's byte ranges cut one tool out of them, so no hot path parses JSON.
+//!
+//! A warm reader holds the meta (trusted for a TTL, then revalidated by its
+//! ETag, served stale for a while if the store cannot be reached) and keeps
+//! ready answers, in every coding asked for, in one LRU cache bounded in bytes.
 
-use crate::cache::{CachedToolkit, Meta, Slug};
+use super::representation::{escaped_len, Encoding};
+use crate::cache::{content_hash, CachedToolkit, IndexEntry, Meta, Slug};
 use crate::store::{ETag, ObjectKey, Store, StoreError};
-use bytes::Bytes;
-use serde_json::json;
+use axum::body::Bytes;
+use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -17,55 +23,185 @@ pub enum ReadError {
     Store(#[from] StoreError),
     #[error("cached object {key} is not valid JSON of the cached format: {detail}")]
     Corrupt { key: String, detail: String },
+    #[error("the meta names {0} but its object is missing; the next sync restores it")]
+    Missing(Slug),
 }
 
-/// The meta and the list answers built from it, each once, when first asked.
+#[derive(Debug, Clone)]
+pub struct ReaderConfig {
+    /// How long the meta is trusted before its ETag is checked.
+    pub meta_ttl: Duration,
+    /// How long a held meta keeps being served while the store is unreachable.
+    pub stale_if_error: Duration,
+    /// Bound of the answer cache, in bytes.
+    pub cache_bytes: u64,
+    /// Largest answer, counted as a Lambda response counts it: larger list
+    /// answers are paged automatically.
+    pub max_answer_bytes: usize,
+}
+
+/// A Lambda invocation answers at most 6,291,456 bytes, headers and JSON
+/// escaping included: list answers stay well under it.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 5_000_000;
+
+impl ReaderConfig {
+    pub fn new(meta_ttl: Duration) -> Self {
+        Self {
+            meta_ttl,
+            stale_if_error: Duration::from_secs(600),
+            cache_bytes: 64 * 1024 * 1024,
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
+        }
+    }
+}
+
+/// The published meta and what is derived from it once.
 pub struct MetaView {
     pub meta: Meta,
-    root: OnceLock<Bytes>,
-    toolkits: OnceLock<Bytes>,
+    /// Position of each toolkit in `meta.toolkits`.
+    positions: HashMap<Slug, usize>,
+    pub last_synced: Option<SystemTime>,
+    /// Identifies this version of the meta in cache keys and list ETags.
+    pub version: Arc<str>,
 }
 
 impl MetaView {
-    /// `GET /` as bytes.
-    pub fn root(&self) -> Bytes {
-        self.root.get_or_init(|| list_root(&self.meta)).clone()
+    fn new(meta: Meta) -> Self {
+        let positions = meta
+            .toolkits
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.slug.clone(), i))
+            .collect();
+        let last_synced = humantime::parse_rfc3339_weak(&meta.last_synced_at).ok();
+        let version = if meta.sync_id.is_empty() {
+            content_hash(meta.last_synced_at.as_bytes())
+        } else {
+            meta.sync_id.clone()
+        };
+        Self {
+            positions,
+            last_synced,
+            version: version.into(),
+            meta,
+        }
     }
 
-    /// `GET /toolkits` as bytes.
-    pub fn toolkits(&self) -> Bytes {
-        self.toolkits
-            .get_or_init(|| list_toolkits(&self.meta))
-            .clone()
+    pub fn entry(&self, slug: &Slug) -> Option<&IndexEntry> {
+        self.positions.get(slug).map(|&i| &self.meta.toolkits[i])
+    }
+
+    /// Age of the published cache, by the sync's clock.
+    pub fn age(&self) -> Option<Duration> {
+        SystemTime::now().duration_since(self.last_synced?).ok()
     }
 }
 
-/// One toolkit object, raw (served as is) and parsed (for the tool route).
-pub struct ToolkitView {
-    pub body: Bytes,
-    pub parsed: CachedToolkit,
+/// The meta as a request sees it.
+#[derive(Clone)]
+pub struct MetaRead {
+    /// `None` before the first sync.
+    pub view: Option<Arc<MetaView>>,
+    /// The store could not be reached: this is a copy held from before.
+    pub stale: bool,
 }
 
-struct Held<T> {
-    value: Arc<T>,
+struct HeldMeta {
+    view: Arc<MetaView>,
     etag: ETag,
     checked: Instant,
+    /// Last time the store answered about the meta.
+    reachable: Instant,
+}
+
+/// The two list routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListRoute {
+    /// `GET /`: toolkits without their tools.
+    Root,
+    /// `GET /toolkits`: toolkits with their tools' names.
+    Toolkits,
+}
+
+/// A ready answer in one coding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum AnswerKey {
+    Toolkit {
+        slug: Slug,
+        tag: Arc<str>,
+        encoding: Encoding,
+    },
+    Tool {
+        slug: Slug,
+        tag: Arc<str>,
+        index: usize,
+        encoding: Encoding,
+    },
+    List {
+        version: Arc<str>,
+        page: Page,
+        encoding: Encoding,
+    },
+}
+
+/// Which page of a list: `after` the last toolkit of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Page {
+    pub route: ListRoute,
+    pub after: Option<Slug>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Clone)]
+struct ByteWeight;
+
+impl quick_cache::Weighter<AnswerKey, Bytes> for ByteWeight {
+    fn weight(&self, _key: &AnswerKey, body: &Bytes) -> u64 {
+        // The key and the entry's bookkeeping cost something too.
+        body.len() as u64 + 128
+    }
+}
+
+/// A toolkit's bytes, and whether they are exactly what the index describes
+/// (so its tool ranges may be used).
+pub struct ToolkitBytes {
+    pub body: Bytes,
+    pub matches_index: bool,
+}
+
+/// The toolkit route's body; `content_hash` is set when the object is not the
+/// one the index describes (its tag then comes from its own bytes).
+pub struct ToolkitAnswer {
+    pub body: Bytes,
+    pub content_hash: Option<String>,
 }
 
 pub struct CacheReader {
     store: Arc<dyn Store>,
-    ttl: Duration,
-    meta: Mutex<Option<Held<MetaView>>>,
-    toolkits: Mutex<HashMap<Slug, Held<ToolkitView>>>,
+    config: ReaderConfig,
+    meta: Mutex<Option<HeldMeta>>,
+    /// One refresh of the meta at a time; others wait and share its result.
+    refresh: tokio::sync::Mutex<()>,
+    answers: quick_cache::sync::Cache<AnswerKey, Bytes, ByteWeight>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl CacheReader {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: ReaderConfig) -> Self {
+        let estimated_items = (config.cache_bytes / 16_384).clamp(64, 1 << 20) as usize;
         Self {
+            answers: quick_cache::sync::Cache::with_weighter(
+                estimated_items,
+                config.cache_bytes,
+                ByteWeight,
+            ),
             store,
-            ttl,
+            config,
             meta: Mutex::new(None),
-            toolkits: Mutex::new(HashMap::new()),
+            refresh: tokio::sync::Mutex::new(()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -73,154 +209,528 @@ impl CacheReader {
         &self.store
     }
 
-    /// The current meta, or `None` before the first sync.
-    pub async fn meta(&self) -> Result<Option<Arc<MetaView>>, ReadError> {
-        let held = self
-            .meta
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    pub fn config(&self) -> &ReaderConfig {
+        &self.config
+    }
+
+    /// (hits, misses) of the answer cache since start.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bytes held by the answer cache.
+    pub fn cached_bytes(&self) -> u64 {
+        self.answers.weight()
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<HeldMeta>> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current meta, revalidated after the TTL; a held copy while the
+    /// store is unreachable, for `stale_if_error`.
+    pub async fn meta(&self) -> Result<MetaRead, ReadError> {
+        if let Some(view) = self.fresh_meta() {
+            return Ok(MetaRead {
+                view: Some(view),
+                stale: false,
+            });
+        }
+        let _refreshing = self.refresh.lock().await;
+        // Someone else may have refreshed it while we waited.
+        if let Some(view) = self.fresh_meta() {
+            return Ok(MetaRead {
+                view: Some(view),
+                stale: false,
+            });
+        }
+        match self.refresh_meta().await {
+            Ok(view) => Ok(MetaRead { view, stale: false }),
+            Err(ReadError::Store(e)) => {
+                let held = self.held();
+                match held.as_ref() {
+                    Some(h) if h.reachable.elapsed() < self.config.stale_if_error => {
+                        tracing::warn!(error = %e, "the store is unreachable; serving the meta held since {:?} ago", h.reachable.elapsed());
+                        Ok(MetaRead {
+                            view: Some(h.view.clone()),
+                            stale: true,
+                        })
+                    }
+                    _ => Err(ReadError::Store(e)),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn fresh_meta(&self) -> Option<Arc<MetaView>> {
+        self.held()
             .as_ref()
-            .map(|h| (h.value.clone(), h.etag.clone(), h.checked));
-        let fresh = self.revalidate(&ObjectKey::Meta, held).await?;
-        if let Some(view) = fresh {
-            return Ok(Some(view));
+            .filter(|h| h.checked.elapsed() < self.config.meta_ttl)
+            .map(|h| h.view.clone())
+    }
+
+    async fn refresh_meta(&self) -> Result<Option<Arc<MetaView>>, ReadError> {
+        let held_etag = self.held().as_ref().map(|h| h.etag.clone());
+        if let Some(held_etag) = held_etag {
+            let current = self.store.etag(&ObjectKey::Meta).await?;
+            if current.as_ref() == Some(&held_etag) {
+                let mut held = self.held();
+                let h = held.as_mut().expect("held above");
+                let now = Instant::now();
+                (h.checked, h.reachable) = (now, now);
+                return Ok(Some(h.view.clone()));
+            }
         }
         let Some(object) = self.store.get(&ObjectKey::Meta).await? else {
-            *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *self.held() = None;
             return Ok(None);
         };
-        let meta: Meta = parse(&ObjectKey::Meta, &object.body)?;
-        let view = Arc::new(MetaView {
-            meta,
-            root: OnceLock::new(),
-            toolkits: OnceLock::new(),
-        });
-        *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = Some(Held {
-            value: view.clone(),
-            etag: object.etag,
-            checked: Instant::now(),
-        });
-        Ok(Some(view))
-    }
-
-    /// A toolkit, or `None` if it is not in the cache.
-    pub async fn toolkit(&self, slug: &Slug) -> Result<Option<Arc<ToolkitView>>, ReadError> {
-        let key = ObjectKey::Toolkit(slug.clone());
-        let held = self
-            .toolkits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(slug)
-            .map(|h| (h.value.clone(), h.etag.clone(), h.checked));
-        if let Some(view) = self.revalidate(&key, held).await? {
-            return Ok(Some(view));
-        }
-        let Some(object) = self.store.get(&key).await? else {
-            self.toolkits
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(slug);
-            return Ok(None);
-        };
-        let parsed: CachedToolkit = parse(&key, &object.body)?;
-        let view = Arc::new(ToolkitView {
-            body: object.body,
-            parsed,
-        });
-        self.toolkits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                slug.clone(),
-                Held {
-                    value: view.clone(),
-                    etag: object.etag,
-                    checked: Instant::now(),
-                },
-            );
-        Ok(Some(view))
-    }
-
-    /// A held copy if it is within the TTL or its ETag has not changed.
-    async fn revalidate<T>(
-        &self,
-        key: &ObjectKey,
-        held: Option<(Arc<T>, ETag, Instant)>,
-    ) -> Result<Option<Arc<T>>, ReadError> {
-        let Some((value, etag, checked)) = held else {
-            return Ok(None);
-        };
-        if checked.elapsed() < self.ttl {
-            return Ok(Some(value));
-        }
-        if self.store.etag(key).await?.as_ref() != Some(&etag) {
-            return Ok(None);
-        }
+        let meta: Meta = serde_json::from_slice(&object.body).map_err(|e| ReadError::Corrupt {
+            key: ObjectKey::Meta.to_string(),
+            detail: e.to_string(),
+        })?;
+        let view = Arc::new(MetaView::new(meta));
         let now = Instant::now();
-        match key {
-            ObjectKey::Meta => {
-                if let Some(h) = self.meta.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                    h.checked = now;
-                }
-            }
-            ObjectKey::Toolkit(slug) => {
-                if let Some(h) = self
-                    .toolkits
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_mut(slug)
-                {
-                    h.checked = now;
-                }
-            }
-            _ => {}
+        *self.held() = Some(HeldMeta {
+            view: view.clone(),
+            etag: object.etag,
+            checked: now,
+            reachable: now,
+        });
+        Ok(Some(view))
+    }
+
+    fn cached(&self, key: &AnswerKey) -> Option<Bytes> {
+        let found = self.answers.get(key);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// A compressed answer, encoded once from `identity` and kept (callers
+    /// look it up first).
+    fn encoded(&self, key: AnswerKey, encoding: Encoding, identity: &[u8]) -> Bytes {
+        let body = encoding.encode(identity);
+        self.answers.insert(key, body.clone());
+        body
+    }
+
+    /// A toolkit's object in identity coding, checked against the index.
+    pub async fn toolkit_bytes(&self, entry: &IndexEntry) -> Result<ToolkitBytes, ReadError> {
+        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let key = AnswerKey::Toolkit {
+            slug: entry.slug.clone(),
+            tag: tag.clone(),
+            encoding: Encoding::Identity,
+        };
+        if let Some(body) = self.cached(&key) {
+            return Ok(ToolkitBytes {
+                body,
+                matches_index: true,
+            });
         }
-        Ok(Some(value))
+        let object = self
+            .store
+            .get(&ObjectKey::Toolkit(entry.slug.clone()))
+            .await?
+            .ok_or_else(|| ReadError::Missing(entry.slug.clone()))?;
+        // An object newer than the meta (a sync is publishing) or edited by
+        // hand: served as it is, never cached, its ranges not trusted.
+        let matches_index = !tag.is_empty() && object.etag.0 == *tag;
+        if matches_index {
+            self.answers.insert(key, object.body.clone());
+        }
+        Ok(ToolkitBytes {
+            body: object.body,
+            matches_index,
+        })
+    }
+
+    /// The toolkit route's body in `encoding`.
+    pub async fn toolkit(
+        &self,
+        entry: &IndexEntry,
+        encoding: Encoding,
+    ) -> Result<ToolkitAnswer, ReadError> {
+        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let key = AnswerKey::Toolkit {
+            slug: entry.slug.clone(),
+            tag,
+            encoding,
+        };
+        if encoding != Encoding::Identity {
+            if let Some(body) = self.cached(&key) {
+                return Ok(ToolkitAnswer {
+                    body,
+                    content_hash: None,
+                });
+            }
+        }
+        let identity = self.toolkit_bytes(entry).await?;
+        if !identity.matches_index {
+            return Ok(ToolkitAnswer {
+                body: match encoding {
+                    Encoding::Identity => identity.body.clone(),
+                    other => other.encode(&identity.body),
+                },
+                content_hash: Some(content_hash(&identity.body)),
+            });
+        }
+        let body = match encoding {
+            // Shares the cached buffer: no copy of a large toolkit per request.
+            Encoding::Identity => identity.body,
+            other => self.encoded(key, other, &identity.body),
+        };
+        Ok(ToolkitAnswer {
+            body,
+            content_hash: None,
+        })
+    }
+
+    /// One tool's answer (its object in the cached format) in `encoding`, or
+    /// `None` if the toolkit has no such tool.
+    pub async fn tool(
+        &self,
+        entry: &IndexEntry,
+        index: usize,
+        encoding: Encoding,
+    ) -> Result<Option<Bytes>, ReadError> {
+        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let key = AnswerKey::Tool {
+            slug: entry.slug.clone(),
+            tag,
+            index,
+            encoding,
+        };
+        if let Some(body) = self.cached(&key) {
+            return Ok(Some(body));
+        }
+        let toolkit = self.toolkit_bytes(entry).await?;
+        let range = entry.tools.get(index).and_then(|t| t.range);
+        let identity = match range {
+            Some([start, end]) if toolkit.matches_index && end <= toolkit.body.len() => {
+                toolkit.body.slice(start..end)
+            }
+            // The object is not the one the index describes: find the tool the slow way.
+            _ => match find_tool(&entry.slug, &toolkit.body, &entry.tools[index].slug)? {
+                Some(body) => body,
+                None => return Ok(None),
+            },
+        };
+        if !toolkit.matches_index {
+            return Ok(Some(encoding.encode(&identity)));
+        }
+        // Copied out of the toolkit's buffer so the cache weighs what it keeps.
+        let body = if encoding == Encoding::Identity {
+            Bytes::copy_from_slice(&identity)
+        } else {
+            encoding.encode(&identity)
+        };
+        self.answers.insert(key, body.clone());
+        Ok(Some(body))
+    }
+
+    /// A page of a list route in `encoding`.
+    pub fn list(&self, view: &MetaView, page: &Page, encoding: Encoding) -> Bytes {
+        let key = |encoding| AnswerKey::List {
+            version: view.version.clone(),
+            page: page.clone(),
+            encoding,
+        };
+        if let Some(body) = self.cached(&key(encoding)) {
+            return body;
+        }
+        let identity = match self.cached(&key(Encoding::Identity)) {
+            Some(body) => body,
+            None => {
+                let body = build_list(view, page, self.config.max_answer_bytes);
+                self.answers.insert(key(Encoding::Identity), body.clone());
+                body
+            }
+        };
+        match encoding {
+            Encoding::Identity => identity,
+            other => self.encoded(key(other), other, &identity),
+        }
     }
 
     /// Forgets everything held in memory (benchmarks measure cold reads with it).
     pub fn clear(&self) {
-        *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.toolkits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        *self.held() = None;
+        self.answers.clear();
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(key: &ObjectKey, body: &[u8]) -> Result<T, ReadError> {
-    serde_json::from_slice(body).map_err(|e| ReadError::Corrupt {
-        key: key.to_string(),
+fn find_tool(slug: &Slug, body: &[u8], tool: &str) -> Result<Option<Bytes>, ReadError> {
+    let toolkit: CachedToolkit = serde_json::from_slice(body).map_err(|e| ReadError::Corrupt {
+        key: ObjectKey::Toolkit(slug.clone()).to_string(),
         detail: e.to_string(),
-    })
+    })?;
+    Ok(toolkit
+        .tool(tool)
+        .map(|t| Bytes::from(serde_json::to_vec(t).expect("a tool serializes"))))
 }
 
-fn list_root(meta: &Meta) -> Bytes {
-    let toolkits: Vec<_> = meta
-        .toolkits
-        .iter()
-        .map(|e| {
-            json!({
-                "slug": e.slug, "name": e.name, "logo": e.logo, "toolCount": e.tool_count,
-                "version": e.version, "stale": e.stale,
-            })
-        })
-        .collect();
-    Bytes::from(json!({"lastSyncedAt": meta.last_synced_at, "toolkits": toolkits}).to_string())
+/// `GET /`'s entry: a toolkit without its tools.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RootToolkit<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub logo: &'a str,
+    pub tool_count: usize,
+    /// *Added*: the toolkit's version.
+    pub version: Option<&'a str>,
+    /// *Added*: the last sync failed for it; this is its last good copy.
+    pub stale: bool,
 }
 
-fn list_toolkits(meta: &Meta) -> Bytes {
-    let toolkits: Vec<_> = meta
-        .toolkits
-        .iter()
-        .map(|e| {
-            let tools: Vec<_> = e
+/// `GET /toolkits`' entry: a toolkit with its tools' names.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ListedToolkit<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub logo: &'a str,
+    pub tools: Vec<ToolSummary<'a>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ToolSummary<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+fn entry_json(route: ListRoute, e: &IndexEntry) -> Vec<u8> {
+    let result = match route {
+        ListRoute::Root => serde_json::to_vec(&RootToolkit {
+            slug: e.slug.as_str(),
+            name: &e.name,
+            logo: &e.logo,
+            tool_count: e.tool_count,
+            version: e.version.as_deref(),
+            stale: e.stale,
+        }),
+        ListRoute::Toolkits => serde_json::to_vec(&ListedToolkit {
+            slug: e.slug.as_str(),
+            name: &e.name,
+            logo: &e.logo,
+            tools: e
                 .tools
                 .iter()
-                .map(|t| json!({"slug": t.slug, "name": t.name, "description": t.description}))
-                .collect();
-            json!({"slug": e.slug, "name": e.name, "logo": e.logo, "tools": tools})
+                .map(|t| ToolSummary {
+                    slug: &t.slug,
+                    name: &t.name,
+                    description: &t.description,
+                })
+                .collect(),
+        }),
+    };
+    result.expect("an index entry serializes")
+}
+
+/// Cursors are opaque to clients: the slug a page ended on, encoded.
+pub fn encode_cursor(after: &Slug) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{after}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<Slug> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = std::str::from_utf8(&raw).ok()?;
+    Slug::parse(text.strip_prefix("after:")?).ok()
+}
+
+/// `{"lastSyncedAt", "toolkits": [...], "nextCursor"?}`. Without `limit` or a
+/// cursor the answer keeps the replaced system's shape, unless it would not
+/// fit in `max_bytes` (as a Lambda response counts them): then it is paged.
+fn build_list(view: &MetaView, page: &Page, max_bytes: usize) -> Bytes {
+    let entries = &view.meta.toolkits;
+    let start = match &page.after {
+        // The index is sorted by slug: a page resumes after the last one served.
+        Some(after) => entries.partition_point(|e| &e.slug <= after),
+        None => 0,
+    };
+    let mut body = Vec::with_capacity(64 * 1024);
+    body.extend_from_slice(b"{\"lastSyncedAt\":");
+    serde_json::to_writer(&mut body, &view.meta.last_synced_at).expect("a string serializes");
+    body.extend_from_slice(b",\"toolkits\":[");
+    // Room for the closing and a cursor.
+    let reserve = 200;
+    let mut size = escaped_len(&body) + reserve;
+    let mut end = start;
+    for e in entries.iter().skip(start) {
+        if page.limit.is_some_and(|limit| end - start >= limit) {
+            break;
+        }
+        let json = entry_json(page.route, e);
+        let grown = escaped_len(&json) + 1;
+        // Always at least one toolkit, so paging makes progress.
+        if end > start && size + grown > max_bytes {
+            break;
+        }
+        if end > start {
+            body.push(b',');
+        }
+        body.extend_from_slice(&json);
+        size += grown;
+        end += 1;
+    }
+    body.push(b']');
+    let paged = page.limit.is_some() || page.after.is_some() || end < entries.len();
+    if paged {
+        body.extend_from_slice(b",\"nextCursor\":");
+        let next = (end < entries.len() && end > 0).then(|| encode_cursor(&entries[end - 1].slug));
+        serde_json::to_writer(&mut body, &next).expect("a cursor serializes");
+    }
+    body.push(b'}');
+    Bytes::from(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::ToolEntry;
+
+    fn view(n: usize, tools: usize) -> MetaView {
+        let toolkits = (0..n)
+            .map(|i| IndexEntry {
+                slug: Slug::parse(&format!("t{i:04}")).unwrap(),
+                name: format!("Toolkit \"{i}\""),
+                logo: String::new(),
+                tool_count: tools,
+                version: Some("v".into()),
+                updated_at: None,
+                content_hash: "h".into(),
+                etag: Some("e".into()),
+                synced_at: "2026-01-01T00:00:00Z".into(),
+                stale: false,
+                last_error: None,
+                tools: (0..tools)
+                    .map(|j| ToolEntry {
+                        slug: format!("T{i}_{j}"),
+                        name: "n".into(),
+                        description: "d".repeat(100),
+                        range: Some([0, 1]),
+                    })
+                    .collect(),
+            })
+            .collect();
+        MetaView::new(Meta {
+            last_synced_at: "2026-01-01T00:00:00.000Z".into(),
+            toolkit_count: n,
+            total_tool_count: n * tools,
+            sync_duration_ms: 1,
+            sync_id: "s".into(),
+            toolkits,
+            failed: vec![],
+            pending_deletes: vec![],
         })
-        .collect();
-    Bytes::from(json!({"lastSyncedAt": meta.last_synced_at, "toolkits": toolkits}).to_string())
+    }
+
+    fn parse(body: &Bytes) -> serde_json::Value {
+        serde_json::from_slice(body).unwrap()
+    }
+
+    #[test]
+    fn an_unpaged_list_keeps_the_reference_shape() {
+        let v = view(3, 2);
+        let page = Page {
+            route: ListRoute::Toolkits,
+            after: None,
+            limit: None,
+        };
+        let body = parse(&build_list(&v, &page, 1 << 20));
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["lastSyncedAt", "toolkits"]);
+        assert_eq!(body["toolkits"].as_array().unwrap().len(), 3);
+        let tool = &body["toolkits"][0]["tools"][0];
+        assert_eq!(
+            tool.as_object().unwrap().len(),
+            3,
+            "no internal fields: {tool}"
+        );
+    }
+
+    #[test]
+    fn pages_follow_cursors_to_the_end_and_fit_the_budget() {
+        let v = view(50, 10);
+        let budget = 20_000;
+        let mut after = None;
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            let page = Page {
+                route: ListRoute::Toolkits,
+                after: after.clone(),
+                limit: None,
+            };
+            let body = build_list(&v, &page, budget);
+            assert!(escaped_len(&body) <= budget, "{}", escaped_len(&body));
+            let json = parse(&body);
+            for t in json["toolkits"].as_array().unwrap() {
+                seen.push(t["slug"].as_str().unwrap().to_owned());
+            }
+            match json["nextCursor"].as_str() {
+                Some(cursor) => after = Some(decode_cursor(cursor).unwrap()),
+                None => break,
+            }
+        }
+        let want: Vec<String> = (0..50).map(|i| format!("t{i:04}")).collect();
+        assert_eq!(seen, want, "every toolkit once, in order");
+    }
+
+    #[test]
+    fn a_limit_pages_and_says_when_it_ends() {
+        let v = view(5, 0);
+        let first = parse(&build_list(
+            &v,
+            &Page {
+                route: ListRoute::Root,
+                after: None,
+                limit: Some(3),
+            },
+            1 << 20,
+        ));
+        assert_eq!(first["toolkits"].as_array().unwrap().len(), 3);
+        let after = decode_cursor(first["nextCursor"].as_str().unwrap()).unwrap();
+        assert_eq!(after.as_str(), "t0002");
+        let last = parse(&build_list(
+            &v,
+            &Page {
+                route: ListRoute::Root,
+                after: Some(after),
+                limit: Some(3),
+            },
+            1 << 20,
+        ));
+        assert_eq!(last["toolkits"].as_array().unwrap().len(), 2);
+        assert!(last["nextCursor"].is_null(), "the last page says so");
+    }
+
+    #[test]
+    fn cursors_are_opaque_and_checked() {
+        let slug = Slug::parse("github").unwrap();
+        let cursor = encode_cursor(&slug);
+        assert!(!cursor.contains("github"));
+        assert_eq!(decode_cursor(&cursor), Some(slug));
+        for bad in [
+            "",
+            "github",
+            "!!!",
+            &encode_cursor(&Slug::parse("x").unwrap())[1..],
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 use crate::cache::Failure;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncMode {
     Full,
@@ -9,7 +9,7 @@ pub enum SyncMode {
 }
 
 /// A toolkit whose object was not what the index said, and was rewritten.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Repair {
     pub slug: String,
     pub reason: String,
@@ -18,7 +18,7 @@ pub struct Repair {
 /// Where the time went, in milliseconds. `plan` and `fetch` and `publish` are
 /// wall-clock phases; within `fetch`, `map` and `write` are summed over
 /// toolkits (they overlap the network waits and each other).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     /// Meta, auth configs, listing and store listing read; plan and diff made.
     pub plan: u64,
@@ -34,7 +34,7 @@ pub struct Timings {
 
 /// The answer of a sync. The first four fields are the replaced system's
 /// `{success, toolkits, tools, durationMs}`; the rest says what happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub success: bool,

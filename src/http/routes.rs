@@ -1,0 +1,420 @@
+//! The read routes. Each answer's validators are known from the meta before
+//! its body is read or built, so a revalidation costs no store read.
+
+use super::extract::{NoQuery, Params, ToolPath, ToolkitSlug};
+use super::reader::{
+    decode_cursor, CacheReader, ListRoute, ListedToolkit, MetaView, Page, RootToolkit,
+};
+use super::representation::{self, Encoding, Freshness, Validators};
+use super::{ApiError, ErrorAnswer};
+use crate::cache::{content_hash, CachedToolSchema, CachedToolkit, Failure, IndexEntry};
+use crate::store::ObjectKey;
+use crate::sync::SyncReport;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(Clone)]
+pub struct ReadState {
+    pub reader: Arc<CacheReader>,
+    pub cache_control: HeaderValue,
+    /// The OpenAPI document, serialized once when the router is built.
+    pub doc: Arc<OnceLock<Bytes>>,
+}
+
+pub fn read_routes(state: ReadState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(toolkits))
+        .routes(routes!(toolkit))
+        .routes(routes!(tool))
+        .routes(routes!(status))
+        .routes(routes!(openapi))
+        .with_state(state)
+}
+
+/// Paging of the list routes.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Toolkits per page. Without `limit` and `cursor` the whole list comes
+    /// at once, unless it would not fit in one Lambda response: then it is
+    /// paged and `nextCursor` says where to go on.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `nextCursor` of the previous page (opaque).
+    cursor: Option<String>,
+}
+
+/// `GET /`: every toolkit without its tools.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RootAnswer<'a> {
+    /// When the published cache was synced; `null` before the first sync.
+    pub last_synced_at: Option<&'a str>,
+    pub toolkits: Vec<RootToolkit<'a>>,
+    /// *Added*, only on a paged answer: where the next page starts; `null` on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /toolkits`: every toolkit with its tools' slugs, names and descriptions.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolkitsAnswer<'a> {
+    /// When the published cache was synced; `null` before the first sync.
+    pub last_synced_at: Option<&'a str>,
+    pub toolkits: Vec<ListedToolkit<'a>>,
+    /// *Added*, only on a paged answer: where the next page starts; `null` on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn freshness(s: &ReadState, stale: bool) -> Freshness {
+    Freshness {
+        cache_control: s.cache_control.clone(),
+        stale,
+    }
+}
+
+fn page_of(route: ListRoute, params: ListParams) -> Result<Page, ApiError> {
+    let limit = match params.limit {
+        None => None,
+        Some(n @ 1..=1000) => Some(n as usize),
+        Some(_) => return Err(ApiError::BadRequest("limit must be 1 to 1000".into())),
+    };
+    let after = match params.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+            ApiError::BadRequest("invalid cursor: pass a nextCursor this API gave".into())
+        })?),
+    };
+    Ok(Page {
+        route,
+        after,
+        limit,
+    })
+}
+
+/// A list's tag: this meta's version and this page. No body is hashed.
+fn list_validators(view: &MetaView, page: &Page) -> Validators {
+    let key = format!(
+        "{}|{:?}|{}|{}",
+        view.version,
+        page.route,
+        page.after.as_ref().map(|s| s.as_str()).unwrap_or(""),
+        page.limit.map(|l| l.to_string()).unwrap_or_default()
+    );
+    Validators {
+        etag: content_hash(key.as_bytes())[..32].to_owned(),
+        last_modified: view.last_synced,
+    }
+}
+
+async fn list(
+    s: &ReadState,
+    route: ListRoute,
+    params: ListParams,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let page = page_of(route, params)?;
+    let read = s.reader.meta().await?;
+    let Some(view) = read.view else {
+        // Nothing published yet: nothing to cache either.
+        let mut response = axum::Json(RootAnswer {
+            last_synced_at: None,
+            toolkits: vec![],
+            next_cursor: None,
+        })
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    };
+    let validators = list_validators(&view, &page);
+    let encoding = Encoding::negotiate(headers);
+    let fresh = freshness(s, read.stale);
+    if validators.not_modified(headers) {
+        return Ok(representation::not_modified(&validators, encoding, &fresh));
+    }
+    let body = s.reader.list(&view, &page, encoding);
+    Ok(representation::ok(body, &validators, encoding, &fresh))
+}
+
+/// Every toolkit in the cache, without its tools.
+#[utoipa::path(
+    get,
+    path = "/api/connections/schemas/composio",
+    tag = "read",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The toolkits (from the meta alone)", body = RootAnswer),
+        (status = 304, description = "The client's copy (If-None-Match / If-Modified-Since) is current"),
+        (status = 400, description = "Bad limit, cursor or query parameter", body = ErrorAnswer),
+        (status = 500, description = "The published meta is unreadable", body = ErrorAnswer),
+        (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
+    )
+)]
+async fn root(
+    State(s): State<ReadState>,
+    Params(params): Params<ListParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list(&s, ListRoute::Root, params, &headers).await
+}
+
+/// Every toolkit in the cache, with its tools' slugs, names and descriptions.
+#[utoipa::path(
+    get,
+    path = "/api/connections/schemas/composio/toolkits",
+    tag = "read",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The toolkits and their tools (from the meta alone)", body = ToolkitsAnswer),
+        (status = 304, description = "The client's copy is current"),
+        (status = 400, description = "Bad limit, cursor or query parameter", body = ErrorAnswer),
+        (status = 500, description = "The published meta is unreadable", body = ErrorAnswer),
+        (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
+    )
+)]
+async fn toolkits(
+    State(s): State<ReadState>,
+    Params(params): Params<ListParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list(&s, ListRoute::Toolkits, params, &headers).await
+}
+
+fn synced_at(entry: &IndexEntry) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(&entry.synced_at).ok()
+}
+
+/// The toolkit the current meta names; a stray object it does not name is not served.
+fn named<'a>(
+    view: &'a Option<Arc<MetaView>>,
+    slug: &crate::cache::Slug,
+) -> Result<&'a IndexEntry, ApiError> {
+    view.as_ref()
+        .and_then(|v| v.entry(slug))
+        .ok_or_else(|| ApiError::NotFound(format!("toolkit {slug} is not in the cache")))
+}
+
+/// One whole cached toolkit, as stored.
+#[utoipa::path(
+    get,
+    path = "/api/connections/schemas/composio/toolkits/{toolkit}",
+    tag = "read",
+    params(("toolkit" = String, Path, description = "Toolkit slug, `[a-z0-9][a-z0-9_-]{0,99}`", pattern = "^[a-z0-9][a-z0-9_-]{0,99}$")),
+    responses(
+        (status = 200, description = "The cached toolkit", body = CachedToolkit),
+        (status = 304, description = "The client's copy is current"),
+        (status = 400, description = "Invalid slug or a query parameter", body = ErrorAnswer),
+        (status = 404, description = "Not in the cache", body = ErrorAnswer),
+        (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
+        (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
+    )
+)]
+async fn toolkit(
+    State(s): State<ReadState>,
+    ToolkitSlug(slug): ToolkitSlug,
+    _: NoQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let read = s.reader.meta().await?;
+    let entry = named(&read.view, &slug)?;
+    let mut validators = Validators {
+        etag: entry.content_hash.chars().take(32).collect(),
+        last_modified: synced_at(entry),
+    };
+    let encoding = Encoding::negotiate(&headers);
+    let fresh = freshness(&s, read.stale);
+    if validators.not_modified(&headers) {
+        return Ok(representation::not_modified(&validators, encoding, &fresh));
+    }
+    let got = s.reader.toolkit(entry, encoding).await?;
+    if let Some(hash) = got.content_hash {
+        validators.etag = hash[..32].to_owned();
+    }
+    Ok(representation::ok(got.body, &validators, encoding, &fresh))
+}
+
+/// One tool: `{slug, name, description, inputParameters, outputParameters, toolkitSlug, tags, version, isDeprecated}`.
+#[utoipa::path(
+    get,
+    path = "/api/connections/schemas/composio/toolkits/{toolkit}/{tool}",
+    tag = "read",
+    params(
+        ("toolkit" = String, Path, description = "Toolkit slug", pattern = "^[a-z0-9][a-z0-9_-]{0,99}$"),
+        ("tool" = String, Path, description = "Tool slug, `[A-Za-z0-9_-]{1,200}`", pattern = "^[A-Za-z0-9_-]{1,200}$"),
+    ),
+    responses(
+        (status = 200, description = "The tool", body = CachedToolSchema),
+        (status = 304, description = "The client's copy is current"),
+        (status = 400, description = "Invalid slug or a query parameter", body = ErrorAnswer),
+        (status = 404, description = "Toolkit or tool not in the cache", body = ErrorAnswer),
+        (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
+        (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
+    )
+)]
+async fn tool(
+    State(s): State<ReadState>,
+    ToolPath(slug, tool): ToolPath,
+    _: NoQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let read = s.reader.meta().await?;
+    let entry = named(&read.view, &slug)?;
+    let not_found =
+        || ApiError::NotFound(format!("tool {} is not in toolkit {slug}", tool.as_str()));
+    let index = entry
+        .tools
+        .iter()
+        .position(|t| t.slug == tool.as_str())
+        .ok_or_else(not_found)?;
+    let validators = Validators {
+        etag: format!(
+            "{}-{index}",
+            entry.content_hash.chars().take(32).collect::<String>()
+        ),
+        last_modified: synced_at(entry),
+    };
+    let encoding = Encoding::negotiate(&headers);
+    let fresh = freshness(&s, read.stale);
+    if validators.not_modified(&headers) {
+        return Ok(representation::not_modified(&validators, encoding, &fresh));
+    }
+    let body = s
+        .reader
+        .tool(entry, index, encoding)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(representation::ok(body, &validators, encoding, &fresh))
+}
+
+/// `GET /sync/status`: what is published, how old it is, and the last run.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusAnswer {
+    /// `null` before the first sync.
+    pub meta: Option<PublishedMeta>,
+    /// The report of the last run, failed or not.
+    pub last_run: Option<SyncReport>,
+    /// Seconds since the published cache was synced.
+    pub cache_age_seconds: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedMeta {
+    pub last_synced_at: String,
+    pub toolkit_count: usize,
+    pub total_tool_count: usize,
+    pub sync_duration_ms: u64,
+    pub sync_id: String,
+    pub failed: Vec<Failure>,
+    /// Toolkits served from their last good copy.
+    pub stale: Vec<StaleToolkit>,
+    /// Objects the meta no longer names that are still to be deleted.
+    pub pending_deletes: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StaleToolkit {
+    pub slug: String,
+    pub synced_at: String,
+    pub last_error: Option<String>,
+}
+
+impl StatusAnswer {
+    pub fn new(view: Option<&MetaView>, last_run: Option<SyncReport>) -> Self {
+        let meta = view.map(|v| {
+            let m = &v.meta;
+            PublishedMeta {
+                last_synced_at: m.last_synced_at.clone(),
+                toolkit_count: m.toolkit_count,
+                total_tool_count: m.total_tool_count,
+                sync_duration_ms: m.sync_duration_ms,
+                sync_id: m.sync_id.clone(),
+                failed: m.failed.clone(),
+                stale: m
+                    .toolkits
+                    .iter()
+                    .filter(|e| e.stale)
+                    .map(|e| StaleToolkit {
+                        slug: e.slug.to_string(),
+                        synced_at: e.synced_at.clone(),
+                        last_error: e.last_error.clone(),
+                    })
+                    .collect(),
+                pending_deletes: m.pending_deletes.iter().map(|s| s.to_string()).collect(),
+            }
+        });
+        Self {
+            meta,
+            last_run,
+            cache_age_seconds: view.and_then(|v| v.age()).map(|d| d.as_secs()),
+        }
+    }
+}
+
+/// Whether the cache is fresh and the last sync was clean.
+#[utoipa::path(
+    get,
+    path = "/api/connections/schemas/composio/sync/status",
+    tag = "sync",
+    responses(
+        (status = 200, description = "The published meta's summary, its age and the last run's report", body = StatusAnswer),
+        (status = 400, description = "A query parameter", body = ErrorAnswer),
+        (status = 500, description = "The published meta is unreadable", body = ErrorAnswer),
+        (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
+    )
+)]
+async fn status(State(s): State<ReadState>, _: NoQuery) -> Result<Response, ApiError> {
+    let read = s.reader.meta().await?;
+    let last_run = match s.reader.store().get(&ObjectKey::LastRun).await {
+        Ok(object) => object.and_then(|o| serde_json::from_slice::<SyncReport>(&o.body).ok()),
+        Err(e) if read.stale => {
+            tracing::warn!(error = %e, "the store is unreachable; status without the last run");
+            None
+        }
+        Err(e) => return Err(ApiError::Read(e.into())),
+    };
+    let mut response =
+        axum::Json(StatusAnswer::new(read.view.as_deref(), last_run)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/connections/schemas/composio/openapi.json",
+    tag = "read",
+    responses(
+        (status = 200, description = "The OpenAPI document, generated from the handlers and types", content_type = "application/json", body = Object),
+        (status = 400, description = "A query parameter", body = ErrorAnswer),
+    )
+)]
+async fn openapi(State(s): State<ReadState>, _: NoQuery) -> Response {
+    let body = s.doc.get().cloned().unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
