@@ -391,7 +391,7 @@ async fn scale_run(
 ) -> Result<(), String> {
     let catalog = Catalog::synthetic(&Catalog::sample(), toolkits, tools);
     let mut config = EmulatorConfig::new(catalog);
-    config.rate_limit = per_minute.map(|max_requests| RateLimit::per_minute(max_requests));
+    config.rate_limit = per_minute.map(RateLimit::per_minute);
     if !options.quick {
         config.latency = Duration::from_millis(20);
     }

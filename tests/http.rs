@@ -16,11 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
 struct App {
     emu: Emulator,
     store: Arc<MemoryStore>,

@@ -194,8 +194,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             ec.page_cap = page_cap;
             ec.latency = Duration::from_millis(latency_ms);
             ec.api_key = api_key;
-            ec.rate_limit =
-                rate_limit_per_minute.map(|max_requests| RateLimit::per_minute(max_requests));
+            ec.rate_limit = rate_limit_per_minute.map(RateLimit::per_minute);
             let emulator = Emulator::start_on(addr, ec)
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;

@@ -170,6 +170,8 @@ pub struct FlakyStore {
     /// On the first toolkit write, replace the lease with another holder's.
     pub steal_lease_on_toolkit_write: AtomicBool,
     pub deletes: AtomicUsize,
+    /// Every read fails, as if the store went away.
+    pub fail_reads: AtomicBool,
 }
 
 impl FlakyStore {
@@ -183,6 +185,7 @@ impl FlakyStore {
             meta_conflicts: AtomicUsize::new(0),
             steal_lease_on_toolkit_write: AtomicBool::new(false),
             deletes: AtomicUsize::new(0),
+            fail_reads: AtomicBool::new(false),
         }
     }
 }
@@ -190,9 +193,23 @@ impl FlakyStore {
 #[async_trait]
 impl Store for FlakyStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "get",
+                key,
+                "injected: the store went away",
+            ));
+        }
         self.inner.get(key).await
     }
     async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "head",
+                key,
+                "injected: the store went away",
+            ));
+        }
         self.inner.etag(key).await
     }
     async fn put(&self, key: &ObjectKey, body: Bytes, c: PutCondition) -> Result<ETag, StoreError> {
@@ -253,6 +270,13 @@ impl Store for FlakyStore {
         self.inner.delete_if_match(key, etag).await
     }
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "list",
+                "",
+                "injected: the store went away",
+            ));
+        }
         self.inner.list().await
     }
     fn location(&self) -> String {
@@ -395,4 +419,26 @@ pub async fn plant_lease(store: &dyn Store, owner: &str, acquired_at: &str, expi
         )
         .await
         .unwrap();
+}
+
+/// An HTTP event fixture of `events/`, parsed.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// An HTTP API (v2) GET event for `path_and_query` with extra headers,
+/// built from the `read-root.json` fixture.
+pub fn get_event(path_and_query: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    let mut event = fixture("read-root.json");
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    event["rawPath"] = path.into();
+    event["rawQueryString"] = query.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    for (name, value) in headers {
+        event["headers"][*name] = (*value).into();
+    }
+    event
 }
