@@ -132,7 +132,9 @@ def main():
     check(github["toolCount"] == 831 == len(github["tools"]), "github holds all 831 tools (9 pages at a cap of 100)")
     check(s3.head_object(Bucket=BUCKET, Key=PREFIX + "github.json")["ContentType"] == "application/json", "objects are application/json")
 
-    # REST API v1 (with a stage) and the scheduled event.
+    # An HTTP API named stage, REST API v1 (with a stage) and the scheduled event.
+    status, report = http_body(invoke("composio-sync", "sync-apigw-v2-stage.json", port))
+    check(status == 200 and report["success"] is True, "POST /sync via an HTTP API named stage")
     status, report = http_body(invoke("composio-sync", "sync-apigw-v1.json", port))
     check(status == 200 and report["mode"] == "incremental" and report["fetched"] == 0, "POST /sync via REST API v1: incremental, nothing to fetch")
     report = invoke("composio-sync", "sync-scheduled.json", port)
@@ -163,7 +165,16 @@ def main():
     status, err = http_body(invoke("composio-read", "read-bad-slug.json", port))
     check(status == 400 and "error" in err, "traversal slug: 400 {error}")
     status, err = http_body(invoke("composio-read", "sync-apigw-v2.json", port))
-    check(status == 404, "the read function does not sync")
+    check(status == 503 and "COMPOSIO_API_KEY" in err["error"], "the read function has no key: POST /sync is a 503 naming it")
+    status, staged = http_body(invoke("composio-read", "read-toolkit-v2-stage.json", port))
+    check(status == 200 and staged == tk, "GET /toolkits/linkedin via an HTTP API named stage")
+    answer = invoke("composio-read", "read-toolkit-gzip.json", port)
+    import base64, gzip
+    check(answer["isBase64Encoded"] is True and answer["headers"].get("content-encoding") == "gzip",
+          "Accept-Encoding: gzip through Lambda is base64 with content-encoding gzip")
+    check(json.loads(gzip.decompress(base64.b64decode(answer["body"]))) == tk, "the gzip answer unpacks to the toolkit")
+    check(answer["headers"].get("etag", "").endswith('-gzip"') and "max-age" in answer["headers"].get("cache-control", ""),
+          "answers carry a strong ETag and Cache-Control")
 
     # Composio goes away: the scheduled invocation must fail (so EventBridge retries).
     os.killpg(emu.pid, signal.SIGTERM)

@@ -96,11 +96,13 @@ fn parse_sync_request(
     if !json_type {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let parsed: SyncOptions = serde_json::from_slice(body).map_err(|e| {
+    // `null` is the documented "no options" as much as an empty body.
+    let parsed: Option<SyncOptions> = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "body must be {{}} or {{\"full\": true, \"allowShrink\": true}}: {e}"
         ))
     })?;
+    let parsed = parsed.unwrap_or_default();
     Ok(SyncOptions {
         full: options.full || parsed.full,
         allow_shrink: options.allow_shrink || parsed.allow_shrink,
