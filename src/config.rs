@@ -38,8 +38,9 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("READ_STALE_IF_ERROR_MS", "600000", "how long a warm reader keeps serving its copy (marked `x-cache-stale: true`) when the store cannot be reached"),
     ("READ_CACHE_BYTES", "67108864", "bound of the warm reader's cache of ready answers (every coding), in bytes; least recently used answers go first"),
     ("READ_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=600", "`Cache-Control` of read answers (errors are `no-store`)"),
-    ("LOG_FORMAT", "text", "`json` for one JSON object per log line (Lambda)"),
-    ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
+    ("AWS_LAMBDA_LOG_FORMAT", "Text", "`JSON` for one JSON object per log line (set by the functions' LoggingConfig), with the span's `syncId` / `requestId`"),
+    ("AWS_LAMBDA_LOG_LEVEL", NONE, "log level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL; set by LoggingConfig); wins over RUST_LOG"),
+    ("RUST_LOG", "info", "log filter: a level and `target=level` pairs, e.g. `warn,composio_schema_cache=debug`"),
 ];
 
 fn default_of(name: &str) -> Option<&'static str> {

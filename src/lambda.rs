@@ -2,7 +2,7 @@
 //! APIs, function URLs) go through the same axum router as `serve`; the sync
 //! function also takes EventBridge scheduled events and direct invokes.
 
-use crate::http::{SyncBudget, SyncOptions};
+use crate::http::{RequestId, SyncBudget, SyncOptions};
 use crate::sync::{SyncEngine, SyncError, SyncReport, SyncRequest};
 use axum::Router;
 use lambda_http::request::{LambdaRequest, RequestContext};
@@ -46,8 +46,13 @@ pub fn http_service(
                     parts.uri = uri;
                 }
             }
-            if let Some(budget) = budget(parts.extensions.get::<Context>()) {
+            let context = parts.extensions.get::<Context>();
+            let (budget, id) = (budget(context), context.map(|c| c.request_id.clone()));
+            if let Some(budget) = budget {
                 parts.extensions.insert(SyncBudget(budget));
+            }
+            if let Some(id) = id.filter(|id| !id.is_empty()) {
+                parts.extensions.insert(RequestId(id));
             }
             let request = axum::http::Request::from_parts(parts, axum::body::Body::new(body));
             router.oneshot(request).await

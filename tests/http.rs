@@ -34,7 +34,7 @@ async fn app(synced: bool) -> App {
         store.clone(),
         ReaderConfig::new(Duration::from_secs(60)),
     ));
-    let router = router(reader, Some(engine.clone()));
+    let router = router(reader, Some(Arc::new(engine.clone())));
     App {
         emu,
         store,

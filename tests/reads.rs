@@ -480,7 +480,7 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_path_answer
             store,
             ReaderConfig::new(Duration::from_secs(60)),
         )),
-        sync: Some(engine),
+        sync: Some(Arc::new(engine)),
         cache_control: axum::http::HeaderValue::from_static("public, max-age=60"),
     });
     let doc = serde_json::to_value(&doc).unwrap();

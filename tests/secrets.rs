@@ -116,7 +116,7 @@ async fn the_key_appears_nowhere() {
         store.clone(),
         ReaderConfig::new(Duration::ZERO),
     ));
-    let app = router(reader, Some(engine.clone()));
+    let app = router(reader, Some(Arc::new(engine.clone())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}{BASE}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

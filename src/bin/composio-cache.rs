@@ -142,7 +142,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         Command::Serve { addr } => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
             let engine = match build_engine(&config, store.clone()) {
-                Ok(engine) => Some(engine),
+                Ok(engine) => {
+                    Some(Arc::new(engine) as Arc<dyn composio_schema_cache::sync::Syncer>)
+                }
                 Err(e) => {
                     tracing::warn!("POST /sync is disabled: {e}");
                     None

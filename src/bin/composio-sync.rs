@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let store = build_store(&config).await?;
     let engine = build_engine(&config, store.clone())?;
-    let app = build_router(&config, store, Some(engine.clone()));
+    let app = build_router(&config, store, Some(std::sync::Arc::new(engine.clone())));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let app = app.clone();
         let engine = engine.clone();

@@ -16,7 +16,7 @@ pub use reader::{
 pub use representation::{escaped_len, Encoding, STALE_HEADER};
 pub use sync_routes::{SyncBudget, SyncOptions};
 
-use crate::sync::{SyncEngine, SyncError};
+use crate::sync::{SyncError, Syncer};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -138,7 +138,7 @@ struct ApiDoc;
 pub struct RouterParts {
     pub reader: Arc<CacheReader>,
     /// `None` where no key is configured: `POST /sync` then answers 503 naming the key.
-    pub sync: Option<SyncEngine>,
+    pub sync: Option<Arc<dyn Syncer>>,
     pub cache_control: HeaderValue,
 }
 
@@ -156,6 +156,7 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
     let json = serde_json::to_vec(&api).expect("the OpenAPI document serializes");
     let _ = doc.set(axum::body::Bytes::from(json));
     let router = router
+        .layer(axum::middleware::from_fn(request_span))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             let mut response = (
@@ -173,8 +174,36 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
     (router, api)
 }
 
+/// The request id a Lambda invocation carries, set by the Lambda edge.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Every log line of a request carries its id: the Lambda invocation's, else
+/// the client's `x-request-id`, else a new one. The answer names it too.
+async fn request_span(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .or_else(|| {
+            request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::info_span!("request", requestId = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
 /// The routes, with the default `Cache-Control`.
-pub fn router(reader: Arc<CacheReader>, sync: Option<SyncEngine>) -> Router {
+pub fn router(reader: Arc<CacheReader>, sync: Option<Arc<dyn Syncer>>) -> Router {
     router_and_doc(RouterParts {
         reader,
         sync,

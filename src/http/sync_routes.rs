@@ -2,11 +2,12 @@
 //! or nothing where no key is configured).
 
 use super::{ApiError, BusyAnswer, ErrorAnswer};
-use crate::sync::{SyncEngine, SyncReport, SyncRequest};
+use crate::sync::{SyncReport, SyncRequest, Syncer};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,10 +18,10 @@ const MAX_SYNC_BODY: usize = 4 * 1024;
 
 #[derive(Clone)]
 struct SyncState {
-    engine: Option<SyncEngine>,
+    engine: Option<Arc<dyn Syncer>>,
 }
 
-pub fn sync_routes(engine: Option<SyncEngine>) -> OpenApiRouter {
+pub fn sync_routes(engine: Option<Arc<dyn Syncer>>) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(start_sync))
         .layer(DefaultBodyLimit::max(MAX_SYNC_BODY))
@@ -151,7 +152,7 @@ async fn start_sync(
         deadline: budget.map(|Extension(SyncBudget(b))| Instant::now() + b),
     };
     // Its own task: a client that hangs up must not cancel a sync half-way.
-    let report = tokio::spawn(async move { engine.run(request).await })
+    let report = tokio::spawn(async move { engine.sync(request).await })
         .await
         .map_err(|e| ApiError::Internal(format!("the sync task failed: {e}")))??;
     let status = if report.success {

@@ -27,6 +27,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -122,6 +123,20 @@ enum Abort {
     LeaseLost,
 }
 
+/// What the HTTP edge needs of a sync: a trait object, so a binary that
+/// never builds an engine (the read function) never links one.
+#[async_trait::async_trait]
+pub trait Syncer: Send + Sync + 'static {
+    async fn sync(&self, request: SyncRequest) -> Result<SyncReport, SyncError>;
+}
+
+#[async_trait::async_trait]
+impl Syncer for SyncEngine {
+    async fn sync(&self, request: SyncRequest) -> Result<SyncReport, SyncError> {
+        self.run(request).await
+    }
+}
+
 #[derive(Clone)]
 pub struct SyncEngine {
     client: ComposioClient,
@@ -176,8 +191,14 @@ impl SyncEngine {
     /// the lease, the store is unreachable); every other failure, a panic
     /// included, is a report with `success: false`, and the lease is released.
     pub async fn run(&self, request: SyncRequest) -> Result<SyncReport, SyncError> {
-        let started = Instant::now();
         let sync_id = uuid::Uuid::new_v4().to_string();
+        // Every log line of this sync carries its id.
+        let span = tracing::info_span!("sync", syncId = %sync_id);
+        self.run_as(sync_id, request).instrument(span).await
+    }
+
+    async fn run_as(&self, sync_id: String, request: SyncRequest) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
         let before = self.client.stats();
         let lease = Lease::acquire(&*self.store, &sync_id, self.settings.lease_ttl).await?;
 
@@ -217,6 +238,16 @@ impl SyncEngine {
                 tracing::warn!(error = %e, "could not release the sync lease; it will expire")
             }
         }
+        tracing::info!(
+            success = report.success,
+            toolkits = report.toolkits,
+            tools = report.tools,
+            fetched = report.fetched,
+            written = report.written,
+            failed = report.failed.len(),
+            duration_ms = report.duration_ms,
+            "sync finished"
+        );
         Ok(report)
     }
 
