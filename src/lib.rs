@@ -2,10 +2,10 @@
 //! schemas in a store (S3 or a directory) and serves it.
 
 pub mod app;
-pub mod bench;
 pub mod cache;
 pub mod composio;
 pub mod config;
+#[cfg(feature = "testkit")]
 pub mod emulator;
 pub mod http;
 pub mod lambda;

@@ -4,7 +4,7 @@ mod support;
 
 use composio_schema_cache::cache::Slug;
 use composio_schema_cache::composio::{ApiKey, ComposioClient, TransportKind, UpstreamError};
-use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget, RateLimit};
+use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget, LimitHeaders, RateLimit};
 use std::time::{Duration, Instant};
 use support::{client, client_config, emulator};
 
@@ -135,7 +135,7 @@ async fn rate_limit_429_is_waited_out_using_retry_after() {
     emu.set_rate_limit(Some(RateLimit {
         max_requests: 2,
         window: Duration::from_millis(400),
-        headers_always: false,
+        headers: LimitHeaders::Never,
     }));
     let c = client(&emu);
     for name in ["linkedin", "perplexityai", "firecrawl"] {
@@ -379,7 +379,7 @@ async fn without_rate_headers_429s_halve_the_rate_and_calls_still_succeed() {
     emu.set_rate_limit(Some(RateLimit {
         max_requests: 5,
         window: Duration::from_millis(250),
-        headers_always: false,
+        headers: LimitHeaders::Never,
     }));
     let c = limited_client(&emu, 400, 5);
     let names = [
@@ -406,7 +406,7 @@ async fn rate_headers_set_the_rate_just_under_the_server_limit() {
     emu.set_rate_limit(Some(RateLimit {
         max_requests: 20,
         window: Duration::from_millis(1000),
-        headers_always: true,
+        headers: LimitHeaders::Always,
     }));
     let c = limited_client(&emu, 400, 5);
     for name in ["linkedin", "firecrawl"] {

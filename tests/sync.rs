@@ -5,7 +5,7 @@ mod support;
 use composio_schema_cache::cache::{CachedToolkit, Slug};
 use composio_schema_cache::composio::ComposioClient;
 use composio_schema_cache::emulator::{
-    Catalog, Emulator, EmulatorConfig, Fault, FaultKind, FaultTarget, RateLimit,
+    Catalog, Emulator, EmulatorConfig, Fault, FaultKind, FaultTarget, LimitHeaders, RateLimit,
 };
 use composio_schema_cache::store::{FsStore, MemoryStore, ObjectKey, PutCondition, Store};
 use composio_schema_cache::sync::{SyncEngine, SyncError, SyncMode, SyncRequest};
@@ -622,12 +622,19 @@ async fn pruning_spares_files_the_service_never_wrote() {
 
 #[tokio::test]
 async fn a_server_limit_far_below_ours_with_transient_5xx_still_syncs_everything() {
+    // With Composio's headers on the 429s, and without any (the rate is found by AIMD).
+    for headers in [LimitHeaders::OnThrottle, LimitHeaders::Never] {
+        server_limit_far_below_ours(headers).await;
+    }
+}
+
+async fn server_limit_far_below_ours(headers: LimitHeaders) {
     let catalog = Catalog::synthetic(&Catalog::sample(), 40, 5);
     let mut config = EmulatorConfig::new(catalog);
     config.rate_limit = Some(RateLimit {
         max_requests: 10,
         window: Duration::from_millis(250),
-        headers_always: false,
+        headers,
     });
     let emu = Emulator::start(config).await.unwrap();
     for slug in ["synthetic_0003", "synthetic_0017", "synthetic_0031"] {
@@ -656,7 +663,17 @@ async fn a_server_limit_far_below_ours_with_transient_5xx_still_syncs_everything
     assert_eq!((report.toolkits, report.tools), (40, 200));
     assert!(report.upstream_throttled > 0, "the server pushed back");
     let rate = report.settled_rps.unwrap();
-    assert!(rate < 41.0, "settled under the server's 40/s: {rate}");
+    if headers == LimitHeaders::OnThrottle {
+        assert!(
+            rate < 41.0,
+            "settled under the server's announced 40/s: {rate}"
+        );
+    } else {
+        assert!(
+            rate < 200.0,
+            "came down from the ceiling by halving: {rate}"
+        );
+    }
     assert_meta_consistent(&*store).await;
 }
 

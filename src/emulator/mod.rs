@@ -111,8 +111,18 @@ impl Fault {
 pub struct RateLimit {
     pub max_requests: u32,
     pub window: Duration,
-    /// Send `x-ratelimit*` headers on every answer, not only on 429s.
-    pub headers_always: bool,
+    pub headers: LimitHeaders,
+}
+
+/// Which answers announce the limit with `x-ratelimit*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHeaders {
+    /// None: a 429 says only `Retry-After` (the client must find the rate itself).
+    Never,
+    /// 429s, as Composio does.
+    OnThrottle,
+    /// Every answer.
+    Always,
 }
 
 impl RateLimit {
@@ -120,7 +130,7 @@ impl RateLimit {
         Self {
             max_requests,
             window: Duration::from_secs(60),
-            headers_always: false,
+            headers: LimitHeaders::OnThrottle,
         }
     }
 }
@@ -422,11 +432,13 @@ fn admit(shared: &Shared, route: &str, headers: &HeaderMap) -> Result<Admitted, 
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from(secs));
-            rate_headers(&mut response, &limit, 0);
+            if limit.headers != LimitHeaders::Never {
+                rate_headers(&mut response, &limit, 0);
+            }
             return Err(response);
         }
         inner.window_count += 1;
-        if limit.headers_always {
+        if limit.headers == LimitHeaders::Always {
             remaining = Some((limit, limit.max_requests - inner.window_count));
         }
     }

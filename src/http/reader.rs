@@ -462,7 +462,12 @@ impl CacheReader {
         }
     }
 
-    /// Forgets everything held in memory (benchmarks measure cold reads with it).
+    /// Forgets the ready answers, keeping the meta (benchmarks measure cold answers with it).
+    pub fn clear_answers(&self) {
+        self.answers.clear();
+    }
+
+    /// Forgets everything held in memory (benchmarks measure cold starts with it).
     pub fn clear(&self) {
         *self.held() = None;
         self.answers.clear();

@@ -5,6 +5,7 @@ mod fs;
 mod memory;
 mod s3;
 
+#[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 
 pub use fs::FsStore;
