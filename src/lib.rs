@@ -1,6 +1,7 @@
 //! composio-schema-cache: keeps a fresh, trustworthy copy of Composio tool
 //! schemas in a store (S3 or a directory) and serves it.
 
+pub mod agent;
 pub mod app;
 pub mod cache;
 pub mod composio;

@@ -1,0 +1,253 @@
+//! Per-tool compatibility report: which formats alter a tool, and how.
+
+use super::names::{tool_name, KeyRule};
+use super::schema::{count_renamed_keys, rewrite_input, Dialect, Tally};
+use super::ToolSource;
+use serde::{Deserialize, Serialize};
+
+/// What serving a tool in each format alters. Empty parts are omitted: a tool
+/// every format takes as is reports `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompatReport {
+    /// The name sent instead of the slug, in every format (the slug is too
+    /// long or has characters providers refuse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Property keys renamed for openai, openai-responses, anthropic and mcp
+    /// (outside `^[a-zA-Z0-9_.-]{1,64}$`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub renamed_keys: u32,
+    /// Rewrites for Gemini's OpenAPI subset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemini: Option<Rewrite>,
+    /// Rewrites for OpenAI strict mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<Rewrite>,
+}
+
+/// What one dialect alters in a tool's input schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rewrite {
+    /// Keys renamed (Gemini: outside `^[a-zA-Z0-9_]{1,64}$`; for strict mode
+    /// they are the top-level `renamedKeys`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub renamed_keys: u32,
+    /// Free-form objects and untyped values sent as JSON-encoded strings.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub json_encoded: u32,
+    /// Optional properties made required and nullable (strict).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub made_required: u32,
+    /// Objects that took undeclared keys and no longer do (strict).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub closed: u32,
+    /// Keywords dropped somewhere in the schema, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    /// The root takes arguments the dialect cannot express: none are sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_arguments: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl CompatReport {
+    /// Every format takes the tool as cached.
+    pub fn is_clean(&self) -> bool {
+        self == &CompatReport::default()
+    }
+}
+
+/// The compatibility report of one tool: cheap enough for every tool at
+/// every sync (no change lists are built).
+pub fn compat_report(tool: &ToolSource<'_>) -> CompatReport {
+    let name = tool_name(tool.slug);
+    let tally = |dialect, rule| {
+        let mut tally = Tally::default();
+        rewrite_input(
+            tool.input_schema,
+            dialect,
+            rule,
+            tool.slug,
+            None,
+            &mut tally,
+        );
+        tally
+    };
+    let gemini = tally(Dialect::Gemini, KeyRule::Gemini);
+    let mut strict = tally(Dialect::Strict, KeyRule::Anthropic);
+    // Strict renames are those of every other format, reported once.
+    strict.renamed_keys = 0;
+    CompatReport {
+        name: (name != tool.slug).then_some(name),
+        renamed_keys: count_renamed_keys(tool.input_schema, KeyRule::Anthropic),
+        gemini: rewrite(gemini),
+        strict: rewrite(strict),
+    }
+}
+
+fn rewrite(tally: Tally) -> Option<Rewrite> {
+    let rewrite = Rewrite {
+        renamed_keys: tally.renamed_keys,
+        json_encoded: tally.json_encoded,
+        made_required: tally.made_required,
+        closed: tally.closed,
+        dropped: tally.dropped.into_iter().collect(),
+        no_arguments: tally.root_closed,
+    };
+    (rewrite != Rewrite::default()).then_some(rewrite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::testkit::{load, sources};
+    use crate::agent::{bundle, Format};
+    use serde_json::json;
+    use std::time::Instant;
+
+    fn report(slug: &str) -> CompatReport {
+        let sources = sources();
+        let tool = sources
+            .iter()
+            .find(|s| s.slug == slug)
+            .expect("in the catalogue");
+        compat_report(tool)
+    }
+
+    #[test]
+    fn a_tool_every_format_takes_as_is_reports_nothing() {
+        let report = report("BROWSER_TOOL_GET_CLIPBOARD");
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(serde_json::to_value(&report).expect("json"), json!({}));
+    }
+
+    #[test]
+    fn reports_say_which_formats_alter_what() {
+        let long = report("GITHUB_CHECK_IF_A_REPOSITORY_IS_STARRED_BY_THE_AUTHENTICATED_USER");
+        assert!(long.name.as_deref().is_some_and(|n| n.len() <= 64));
+
+        let github = report("GITHUB_UPDATE_BRANCH_PROTECTION");
+        assert_eq!(github.renamed_keys, 4);
+        assert_eq!(github.gemini.as_ref().map(|g| g.renamed_keys), Some(4));
+        let strict = github.strict.as_ref().expect("strict rewrites");
+        assert!(strict.made_required > 0 && strict.renamed_keys == 0);
+
+        let elevenlabs = report("ELEVENLABS_OUTBOUND_CALL");
+        assert_eq!(elevenlabs.renamed_keys, 0, "dots are fine but for Gemini");
+        assert_eq!(elevenlabs.gemini.as_ref().map(|g| g.renamed_keys), Some(4));
+
+        let browseai = report("BROWSEAI_RUN_ROBOT");
+        let value = serde_json::to_value(&browseai).expect("json");
+        assert_eq!(value["gemini"]["jsonEncoded"], 1);
+        assert_eq!(value["strict"]["jsonEncoded"], 1);
+        assert_eq!(value["strict"]["madeRequired"], 1);
+        assert!(value.get("name").is_none() && value.get("renamedKeys").is_none());
+        let back: CompatReport = serde_json::from_value(value).expect("reads back");
+        assert_eq!(back, browseai);
+    }
+
+    /// The report counts what the bundles do, tool by tool.
+    #[test]
+    fn reports_agree_with_the_bundles_over_the_whole_catalogue() {
+        let sources = sources();
+        let anthropic = bundle(&sources, Format::Anthropic, false).expect("a bundle");
+        let gemini = bundle(&sources, Format::Gemini, false).expect("a bundle");
+        let strict = bundle(&sources, Format::OpenAi, true).expect("a bundle");
+        let count = |changes: &[crate::agent::Change], slug: &str, what: &str| {
+            changes
+                .iter()
+                .filter(|c| c.tool == slug)
+                .map(|c| c.reason.matches(what).count() as u32)
+                .sum::<u32>()
+        };
+        let mut clean = 0;
+        for tool in &sources {
+            let report = compat_report(tool);
+            clean += usize::from(report.is_clean());
+            assert_eq!(
+                report.name.is_some(),
+                count(&anthropic.changes, tool.slug, "tool names must match") == 1
+            );
+            assert_eq!(
+                report.renamed_keys,
+                count(&anthropic.changes, tool.slug, "key sent as")
+            );
+            let g = report.gemini.clone().unwrap_or_default();
+            assert_eq!(
+                g.renamed_keys,
+                count(&gemini.changes, tool.slug, "key sent as"),
+                "{}",
+                tool.slug
+            );
+            assert_eq!(
+                g.json_encoded,
+                count(&gemini.changes, tool.slug, "JSON-encoded"),
+                "{}",
+                tool.slug
+            );
+            let s = report.strict.clone().unwrap_or_default();
+            assert_eq!(
+                s.json_encoded,
+                count(&strict.changes, tool.slug, "JSON-encoded"),
+                "{}",
+                tool.slug
+            );
+            assert_eq!(
+                s.made_required,
+                count(&strict.changes, tool.slug, "made required"),
+                "{}",
+                tool.slug
+            );
+        }
+        assert!(clean > 0 && clean < sources.len());
+    }
+
+    /// `cargo test --release --lib agent::compat -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark: prints the cost of parsing the catalogue and reporting every tool"]
+    fn benchmark_reports_over_the_catalogue() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog");
+        let files: Vec<Vec<u8>> = load()
+            .iter()
+            .map(|t| std::fs::read(dir.join(format!("{}.json", t.slug))).expect("a file"))
+            .collect();
+        let mut runs = Vec::new();
+        let mut reports = Vec::new();
+        for _ in 0..7 {
+            let start = Instant::now();
+            let toolkits: Vec<crate::cache::CachedToolkit> = files
+                .iter()
+                .map(|f| serde_json::from_slice(f).expect("a toolkit"))
+                .collect();
+            let parsed = start.elapsed();
+            reports = toolkits
+                .iter()
+                .flat_map(|t| t.tools.iter().map(|tool| compat_report(&tool.into())))
+                .collect::<Vec<_>>();
+            runs.push((start.elapsed(), parsed));
+        }
+        runs.sort();
+        let (total, parse) = runs[3];
+        let bytes = serde_json::to_vec(&reports).expect("json").len();
+        let clean = reports.iter().filter(|r| r.is_clean()).count();
+        println!(
+            "compat: {} tools, parse + report median {:.1} ms (parse {:.1} ms, reports {:.1} ms, {:.1} µs a tool); {} clean; all reports {} KB as JSON",
+            reports.len(),
+            total.as_secs_f64() * 1e3,
+            parse.as_secs_f64() * 1e3,
+            (total - parse).as_secs_f64() * 1e3,
+            (total - parse).as_secs_f64() * 1e6 / reports.len() as f64,
+            clean,
+            bytes / 1024
+        );
+    }
+}
