@@ -25,7 +25,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_RETRY_BUDGET_MS", "60000", "total time one call may spend waiting to retry, 429 pauses included"),
     ("COMPOSIO_MAX_BODY_BYTES", "33554432", "largest upstream response body accepted"),
     ("COMPOSIO_PAGE_LIMIT", "1000", "page size asked of list calls (the API's maximum is 1000)"),
-    ("SYNC_CONCURRENCY", "8", "toolkits fetched at once"),
+    ("SYNC_CONCURRENCY", "32", "toolkits fetched at once (their requests still pass the shared rate limit)"),
     ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
     ("SYNC_STORE_TIMEOUT_MS", "15000", "bound of each store operation of a sync, so work after its deadline is bounded"),
     ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must cover SYNC_TIMEOUT_MS plus 8 store operations"),
@@ -378,7 +378,7 @@ mod tests {
                 c.composio.max_rps,
                 c.composio.page_limit
             ),
-            (8, Some(25), 1000)
+            (32, Some(25), 1000)
         );
         assert_eq!(c.sync.max_shrink, 0.5);
         assert!(matches!(c.client_config(), Err(ConfigError::MissingApiKey)));

@@ -1006,3 +1006,46 @@ async fn upstream_slug_case_is_handled_alike_everywhere() {
     assert_eq!(report.toolkits, 2, "linkedin once, and browser_tool");
     assert_eq!(toolkit(&*store, "linkedin").await.unwrap().tool_count, 4);
 }
+
+#[tokio::test]
+async fn a_full_sync_that_ran_out_of_time_is_resumed_not_restarted() {
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    emu.set_fault(
+        "github",
+        Fault::always(FaultKind::Slow(Duration::from_secs(3)), FaultTarget::Tools),
+    );
+    let short = SyncRequest {
+        full: true,
+        deadline: Some(Instant::now() + Duration::from_millis(800)),
+        ..SyncRequest::default()
+    };
+    let first = engine.run(short).await.unwrap();
+    assert!(first.success && first.failed.len() == 1, "{first:?}");
+    let mark = meta(&*store).await.unwrap().unfinished_full_pass;
+    assert_eq!(
+        mark.as_deref(),
+        Some(first.started_at.as_str()),
+        "the pass is marked unfinished"
+    );
+
+    // The next full sync fetches only what that pass had not done.
+    emu.clear_faults();
+    emu.reset_stats();
+    let second = engine.run(full()).await.unwrap();
+    assert!(second.success, "{second:?}");
+    assert_eq!(
+        second.resumed_full_pass.as_deref(),
+        Some(first.started_at.as_str())
+    );
+    assert_eq!((second.fetched, second.unchanged), (1, 6), "github alone");
+    assert_eq!(emu.stats().by_route.get("tools"), Some(&1));
+    assert_eq!(second.tools, 885);
+    assert!(
+        meta(&*store).await.unwrap().unfinished_full_pass.is_none(),
+        "the pass is done"
+    );
+    // And the one after is a whole full sync again.
+    assert_eq!(engine.run(full()).await.unwrap().fetched, 7);
+}

@@ -77,6 +77,10 @@ pub struct Meta {
     /// failed delete is retried by the next sync, never forgotten.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_deletes: Vec<Slug>,
+    /// A full sync ran out of time: when its pass began. The next full sync
+    /// resumes it (fetches what was not synced since) instead of starting over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished_full_pass: Option<String>,
 }
 
 /// What the index knows of one cached toolkit.

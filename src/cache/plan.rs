@@ -137,6 +137,18 @@ pub fn object_fault(entry: &IndexEntry, stored: &StoredEtags) -> Option<String> 
     }
 }
 
+/// How much a sync refetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode<'a> {
+    /// What the listing says changed, and whatever needs repair.
+    Incremental,
+    /// Everything.
+    Full,
+    /// A full pass that ran out of time, resumed: what it synced at or after
+    /// `since` (RFC 3339, as `synced_at`) is done; the rest is fetched.
+    ResumeFull { since: &'a str },
+}
+
 /// Which planned toolkits to fetch and why; the rest are kept as indexed.
 /// `listing` is `None` when it could not be read (then everything is fetched).
 pub fn diff(
@@ -144,7 +156,7 @@ pub fn diff(
     previous: &HashMap<&Slug, &IndexEntry>,
     stored: &StoredEtags,
     listing: Option<&HashMap<String, Listed>>,
-    full: bool,
+    mode: Mode<'_>,
 ) -> Vec<Decision> {
     planned
         .iter()
@@ -159,8 +171,14 @@ pub fn diff(
             if let Some(fault) = object_fault(entry, stored) {
                 return fetch(FetchReason::Repair(fault));
             }
-            if full {
-                return fetch(FetchReason::Full);
+            match mode {
+                Mode::Full => return fetch(FetchReason::Full),
+                // Timestamps share one format, so they order as text.
+                Mode::ResumeFull { since } if entry.stale || entry.synced_at.as_str() < since => {
+                    return fetch(FetchReason::Full)
+                }
+                Mode::ResumeFull { .. } => return Decision::Keep(Box::new((*entry).clone())),
+                Mode::Incremental => {}
             }
             if entry.stale {
                 return fetch(FetchReason::Stale);
@@ -405,7 +423,13 @@ mod tests {
         .iter()
         .map(|s| slug(s))
         .collect();
-        let decisions = diff(&planned, &previous, &etags, Some(&listing), false);
+        let decisions = diff(
+            &planned,
+            &previous,
+            &etags,
+            Some(&listing),
+            Mode::Incremental,
+        );
         let reasons: Vec<String> = decisions
             .iter()
             .map(|d| match d {
@@ -430,11 +454,11 @@ mod tests {
         assert_eq!(reasons[6], "new: New");
 
         // Without a listing everything indexed is checked; a full sync fetches all.
-        let no_listing = diff(&planned, &previous, &etags, None, false);
+        let no_listing = diff(&planned, &previous, &etags, None, Mode::Incremental);
         assert!(no_listing
             .iter()
             .all(|d| matches!(d, Decision::Fetch { .. })));
-        let full = diff(&planned[..1], &previous, &etags, Some(&listing), true);
+        let full = diff(&planned[..1], &previous, &etags, Some(&listing), Mode::Full);
         assert_eq!(
             full,
             [Decision::Fetch {
@@ -442,6 +466,39 @@ mod tests {
                 reason: FetchReason::Full
             }]
         );
+    }
+
+    #[test]
+    fn a_resumed_full_pass_fetches_only_what_it_has_not_done() {
+        let mut done = entry("done", "1");
+        done.synced_at = "2026-01-01T10:05:00.000Z".into();
+        let mut left = entry("left", "1");
+        left.synced_at = "2026-01-01T09:00:00.000Z".into();
+        let mut failed = entry("failed", "1");
+        failed.synced_at = "2026-01-01T10:06:00.000Z".into();
+        failed.stale = true;
+        let etags = stored(&[&done, &left, &failed]);
+        let previous: HashMap<&Slug, &IndexEntry> = [&done, &left, &failed]
+            .into_iter()
+            .map(|e| (&e.slug, e))
+            .collect();
+        let planned = [slug("done"), slug("left"), slug("failed"), slug("new")];
+        let since = "2026-01-01T10:00:00.000Z";
+        let decisions = diff(
+            &planned,
+            &previous,
+            &etags,
+            None,
+            Mode::ResumeFull { since },
+        );
+        let fetched: Vec<&str> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Fetch { slug, .. } => Some(slug.as_str()),
+                Decision::Keep(_) => None,
+            })
+            .collect();
+        assert_eq!(fetched, ["left", "failed", "new"]);
     }
 
     #[test]

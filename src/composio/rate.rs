@@ -7,10 +7,11 @@
 //! learns the server's limit:
 //! - `x-ratelimit` / `x-ratelimit-window-size` headers, where present, set the
 //!   rate to just under what they allow (never above the ceiling);
-//! - otherwise a 429 halves the rate (once per burst of 429s: requests already
-//!   in flight when it was cut do not cut it again) and each success adds a
-//!   little back (AIMD);
-//! - a `Retry-After` pauses every caller, not just the one that got it.
+//! - otherwise a 429 halves the rate, once per pause: only a request sent
+//!   after the last pause ended can cut it again, so a burst of 429s for
+//!   requests already out counts once; each success adds a little back (AIMD);
+//! - a `Retry-After` pauses every caller, not just the one that got it, and
+//!   callers already waiting for a slot wait for the pause too.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -44,7 +45,9 @@ struct State {
     /// GCRA's theoretical arrival time of the next request.
     tat: Instant,
     paused_until: Option<Instant>,
-    last_decrease: Option<Instant>,
+    /// When the pause of the last decrease ended: requests sent before it
+    /// were sent at the old rate and do not cut the rate again.
+    decreased_until: Option<Instant>,
     server_rate: Option<f64>,
 }
 
@@ -69,13 +72,13 @@ impl AdaptiveRate {
         let ceiling = f64::from(ceiling.max(1));
         Self {
             ceiling,
-            floor: ceiling.min(1.0) / 4.0,
+            floor: ceiling.min(1.0),
             burst: f64::from(burst.max(1)),
             state: Mutex::new(State {
                 rate: ceiling,
                 tat: Instant::now(),
                 paused_until: None,
-                last_decrease: None,
+                decreased_until: None,
                 server_rate: None,
             }),
         }
@@ -85,11 +88,17 @@ impl AdaptiveRate {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for this request's slot; returns when it may be sent.
+    /// Waits for this request's slot; returns when it may be sent. A pause
+    /// that began while it waited is waited out too.
     pub async fn acquire(&self) -> Instant {
-        let slot = self.reserve(Instant::now());
-        tokio::time::sleep_until(slot.into()).await;
-        slot
+        loop {
+            let slot = self.reserve(Instant::now());
+            tokio::time::sleep_until(slot.into()).await;
+            let paused = self.lock().paused_until.is_some_and(|p| p > Instant::now());
+            if !paused {
+                return Instant::now();
+            }
+        }
     }
 
     /// The slot of the next request, reserved: a burst, then one per interval.
@@ -124,9 +133,9 @@ impl AdaptiveRate {
         if let Some(rate) = server.rate() {
             s.server_rate = Some(rate);
             s.rate = (rate * SERVER_LIMIT_SHARE).clamp(self.floor, self.ceiling);
-        } else if s.last_decrease.is_none_or(|at| sent_at >= at) {
+        } else if s.decreased_until.is_none_or(|until| sent_at >= until) {
             s.rate = (s.rate * DECREASE).max(self.floor);
-            s.last_decrease = Some(now);
+            s.decreased_until = s.paused_until;
         }
         // After the pause, resume at the steady pace: no burst into a window
         // that has only just reopened.
@@ -158,20 +167,37 @@ mod tests {
     }
 
     #[test]
-    fn a_429_pauses_everyone_and_halves_the_rate_once_per_burst() {
+    fn a_429_pauses_everyone_and_halves_the_rate_once_per_pause() {
         let limiter = AdaptiveRate::new(20, 1);
         let sent = Instant::now();
         limiter.on_throttled(sent, Duration::from_millis(500), ServerLimit::default());
-        // Three more 429s for requests sent before the cut: no further cut.
+        // More 429s for requests sent before that pause ended: no further cut.
         for _ in 0..3 {
             limiter.on_throttled(sent, Duration::from_millis(500), ServerLimit::default());
+            limiter.on_throttled(
+                Instant::now() + Duration::from_millis(100),
+                Duration::from_millis(500),
+                ServerLimit::default(),
+            );
         }
         assert_eq!(limiter.snapshot().rate, 10.0);
         let next = limiter.reserve(Instant::now());
         assert!(next >= sent + Duration::from_millis(490), "paused");
-        // A request sent after the cut that is refused again cuts again.
-        limiter.on_throttled(Instant::now(), Duration::ZERO, ServerLimit::default());
+        // A request sent after the pause that is refused again cuts again.
+        let after = limiter.lock().paused_until.unwrap() + Duration::from_millis(1);
+        limiter.on_throttled(after, Duration::ZERO, ServerLimit::default());
         assert_eq!(limiter.snapshot().rate, 5.0);
+    }
+
+    #[test]
+    fn the_rate_never_falls_below_the_floor() {
+        let limiter = AdaptiveRate::new(8, 1);
+        for _ in 0..20 {
+            let after =
+                limiter.lock().paused_until.unwrap_or_else(Instant::now) + Duration::from_millis(1);
+            limiter.on_throttled(after, Duration::ZERO, ServerLimit::default());
+        }
+        assert_eq!(limiter.snapshot().rate, 1.0);
     }
 
     #[test]

@@ -641,6 +641,7 @@ mod tests {
             toolkits,
             failed: vec![],
             pending_deletes: vec![],
+            unfinished_full_pass: None,
         })
     }
 

@@ -149,6 +149,7 @@ pub struct SyncEngine {
 struct Previous {
     index: Vec<IndexEntry>,
     pending_deletes: Vec<Slug>,
+    unfinished_full_pass: Option<String>,
     /// The meta's tag, for the compare-and-swap; `None` before the first sync.
     etag: Option<ETag>,
 }
@@ -158,6 +159,8 @@ struct Settled {
     slug: Slug,
     reason: FetchReason,
     outcome: FetchOutcome,
+    /// The sync's time budget ran out before this toolkit was fetched.
+    out_of_time: bool,
     map_time: Duration,
     write_time: Duration,
 }
@@ -312,6 +315,14 @@ impl SyncEngine {
         });
         let previous_by_slug: HashMap<&Slug, &IndexEntry> =
             previous.index.iter().map(|e| (&e.slug, e)).collect();
+        let mode = match (&previous.unfinished_full_pass, request.full) {
+            (Some(since), true) => {
+                report.resumed_full_pass = Some(since.clone());
+                plan::Mode::ResumeFull { since }
+            }
+            (None, true) => plan::Mode::Full,
+            (_, false) => plan::Mode::Incremental,
+        };
         let mut kept = Vec::new();
         let mut to_fetch = Vec::new();
         for decision in plan::diff(
@@ -319,7 +330,7 @@ impl SyncEngine {
             &previous_by_slug,
             &stored,
             listed.as_ref(),
-            request.full,
+            mode,
         ) {
             match decision {
                 Decision::Keep(entry) => kept.push(*entry),
@@ -367,6 +378,7 @@ impl SyncEngine {
         report.fetched = settled.len();
         let mut outcomes = Vec::with_capacity(settled.len());
         let mut store_failure = None;
+        let mut out_of_time = false;
         for result in settled {
             let settled = match result {
                 Ok(settled) => settled,
@@ -375,6 +387,7 @@ impl SyncEngine {
                     continue;
                 }
             };
+            out_of_time |= settled.out_of_time;
             report.timings.map += settled.map_time.as_millis() as u64;
             report.timings.write += settled.write_time.as_millis() as u64;
             if let (FetchReason::Repair(reason), FetchOutcome::Synced { written: true, .. }) =
@@ -428,6 +441,18 @@ impl SyncEngine {
             toolkits: aggregate.index,
             failed: aggregate.failures,
             pending_deletes: aggregate.to_delete.clone(),
+            // A full pass that ran out of time goes on next time from where
+            // it began; an incremental run leaves the mark as it found it.
+            unfinished_full_pass: match (request.full, out_of_time) {
+                (true, true) => Some(
+                    previous
+                        .unfinished_full_pass
+                        .clone()
+                        .unwrap_or_else(|| report.started_at.clone()),
+                ),
+                (true, false) => None,
+                (false, _) => previous.unfinished_full_pass.clone(),
+            },
         };
         self.publish(&meta, previous.etag).await?;
         report.published = true;
@@ -454,6 +479,7 @@ impl SyncEngine {
             return Ok(Previous {
                 index: Vec::new(),
                 pending_deletes: Vec::new(),
+                unfinished_full_pass: None,
                 etag: None,
             });
         };
@@ -461,6 +487,7 @@ impl SyncEngine {
             Ok(meta) => Ok(Previous {
                 index: meta.toolkits,
                 pending_deletes: meta.pending_deletes,
+                unfinished_full_pass: meta.unfinished_full_pass,
                 etag: Some(object.etag),
             }),
             Err(e) => {
@@ -469,6 +496,7 @@ impl SyncEngine {
                 Ok(Previous {
                     index: Vec::new(),
                     pending_deletes: Vec::new(),
+                    unfinished_full_pass: None,
                     etag: Some(object.etag),
                 })
             }
@@ -516,17 +544,17 @@ impl SyncEngine {
             slug: slug.clone(),
             reason: reason.clone(),
             outcome,
+            out_of_time: false,
             map_time,
             write_time,
         };
         let upstream = match fetched {
             Ok(upstream) => upstream,
             Err(e) => {
-                return Ok(settled(
-                    self.failed(&slug, e),
-                    Duration::ZERO,
-                    Duration::ZERO,
-                ))
+                let out_of_time = matches!(e, FetchError::OutOfTime);
+                let mut failed = settled(self.failed(&slug, e), Duration::ZERO, Duration::ZERO);
+                failed.out_of_time = out_of_time;
+                return Ok(failed);
             }
         };
         let mapping_started = Instant::now();

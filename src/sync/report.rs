@@ -50,6 +50,10 @@ pub struct SyncReport {
     /// Why an incremental sync became a full one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// This full sync resumed a full pass that ran out of time, begun then:
+    /// what that pass had synced was not fetched again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_full_pass: Option<String>,
     /// Toolkits whose tools were fetched.
     pub fetched: usize,
     /// Toolkit objects written (content changed, new, or repaired).
@@ -97,6 +101,7 @@ impl SyncReport {
                 SyncMode::Incremental
             },
             fallback: None,
+            resumed_full_pass: None,
             fetched: 0,
             written: 0,
             unchanged: 0,
