@@ -29,6 +29,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
     ("SYNC_STORE_TIMEOUT_MS", "15000", "bound of each store operation of a sync, so work after its deadline is bounded"),
     ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must cover SYNC_TIMEOUT_MS plus 8 store operations"),
+    ("CHANGES_RETENTION_DAYS", "90", "how long change records (`_changes/`, the change feed) are kept"),
     ("SYNC_MAX_SHRINK", "50", "largest share (percent) of the published toolkits a sync may drop; more publishes nothing (override: --allow-shrink, allowShrink)"),
     ("CACHE_BUCKET", NONE, "S3 bucket; when unset the cache is the directory CACHE_DIR"),
     ("CACHE_PREFIX", "composio-schemas/", "key prefix of every object, in S3 and in CACHE_DIR"),
@@ -99,6 +100,7 @@ pub struct ComposioConfig {
 /// The engine: how much at once, how long, how safely.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
+    pub changes_retention: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
     pub store_timeout: Duration,
@@ -240,6 +242,7 @@ impl Config {
             timeout: self.sync.timeout,
             max_shrink: self.sync.max_shrink,
             store_timeout: self.sync.store_timeout,
+            changes_retention: self.sync.changes_retention,
         }
     }
 }
@@ -315,6 +318,9 @@ fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, Con
             reason: "must be a percentage from 0 to 100".into(),
         })?;
     Ok(SyncConfig {
+        changes_retention: Duration::from_secs(
+            vars.ranged("CHANGES_RETENTION_DAYS", 1..=3650)? * 24 * 3600,
+        ),
         concurrency: vars.ranged("SYNC_CONCURRENCY", 1..=256)? as usize,
         timeout,
         store_timeout,

@@ -493,6 +493,8 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_path_answer
         ("/sync/status", "get"),
         ("/openapi.json", "get"),
         ("/sync", "post"),
+        ("/tools", "get"),
+        ("/changes", "get"),
     ] {
         let full = format!("{BASE}{path}");
         assert!(
@@ -508,6 +510,7 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_path_answer
             .replace("{toolkit}", "linkedin")
             .replace("{tool}", "LINKEDIN_GET_MY_INFO");
         let (status, _, _, _) = lambda_get(&router, &concrete, &[]).await;
-        assert_eq!(status, 200, "{path} is routed");
+        // `/tools` and `/changes` need parameters: a 400 still proves the route.
+        assert!(status == 200 || status == 400, "{path} is routed: {status}");
     }
 }

@@ -42,6 +42,16 @@ async fn a_sync_into_s3_writes_the_reference_layout() {
         .unwrap();
     let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     keys.sort();
+    // The first sync's change record: every tool added.
+    let record = keys.remove(0);
+    assert!(
+        record.starts_with("composio-schemas/_changes/")
+            && record.ends_with(&format!("_{}.json", report.sync_id)),
+        "{record}"
+    );
+    let changes = store.list_changes().await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(report.changes.unwrap().added, 885);
     assert_eq!(
         keys,
         [

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What serving a tool in each format alters. Empty parts are omitted: a tool
 /// every format takes as is reports `{}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatReport {
     /// The name sent instead of the slug, in every format (the slug is too
@@ -27,7 +27,7 @@ pub struct CompatReport {
 }
 
 /// What one dialect alters in a tool's input schema.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rewrite {
     /// Keys renamed (Gemini: outside `^[a-zA-Z0-9_]{1,64}$`; for strict mode

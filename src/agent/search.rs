@@ -22,7 +22,7 @@ pub struct SearchDoc<'a> {
 }
 
 /// One ranked result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Hit {
     pub slug: String,

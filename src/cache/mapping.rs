@@ -7,12 +7,54 @@
 //! once, here, and each tool's byte range in it is recorded, so a reader can
 //! serve one tool without parsing the toolkit.
 
-use super::{Category, Slug, ToolEntry, ToolSlug};
+use super::{Category, IndexEntry, Slug, ToolEntry, ToolSlug};
+use crate::agent::{compat_report, CompatReport, ToolSource};
 use crate::wire::{Tool, ToolkitDetail, ToolkitSummary};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+/// What the index knew of a toolkit's tools, by slug: their change hash and
+/// compatibility report, reused for a tool whose hash did not change.
+pub type KnownTools = HashMap<String, (String, Option<CompatReport>)>;
+
+pub fn known_tools(entry: &IndexEntry) -> KnownTools {
+    entry
+        .tools
+        .iter()
+        .filter_map(|t| Some((t.slug.clone(), (t.hash.clone()?, t.compat.clone()))))
+        .collect()
+}
+
+/// What the change feed compares: name, description and both schemas' bytes.
+fn tool_hash(name: &str, description: &str, input: &RawValue, output: &RawValue) -> String {
+    let mut hasher = Sha256::new();
+    for part in [name, description, input.get(), output.get()] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..12])
+}
+
+/// The compatibility report of a tool whose schema changed (or is new).
+fn fresh_compat(
+    slug: &str,
+    name: &str,
+    description: &str,
+    input: &RawValue,
+) -> Option<CompatReport> {
+    let input: serde_json::Value = serde_json::from_str(input.get()).ok()?;
+    let output = serde_json::Value::Null;
+    let report = compat_report(&ToolSource {
+        slug,
+        name,
+        description,
+        input_schema: &input,
+        output_schema: &output,
+    });
+    (!report.is_clean()).then_some(report)
+}
 
 /// What the cache keeps of a toolkit besides its tools. The toolkit listing
 /// carries all of it, so a listed toolkit costs one call (its tools); the
@@ -157,6 +199,8 @@ struct ToolRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'a str>,
     is_deprecated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compat: Option<&'a CompatReport>,
 }
 
 fn empty_object() -> &'static RawValue {
@@ -186,6 +230,7 @@ fn schema<'a>(
 pub fn map_toolkit(
     asked: &Slug,
     upstream: &UpstreamToolkit,
+    known: &KnownTools,
 ) -> Result<EncodedToolkit, MappingError> {
     let UpstreamToolkit { info, tools } = upstream;
     if !Slug::matches_upstream(asked, &info.slug) {
@@ -230,16 +275,24 @@ pub fn map_toolkit(
         }
         let start = body.len();
         let description = tool.description.as_deref().unwrap_or_default();
+        let input = schema(&tool.slug, "input_parameters", &tool.input_parameters)?;
+        let output = schema(&tool.slug, "output_parameters", &tool.output_parameters)?;
+        let hash = tool_hash(&tool.name, description, input, output);
+        let compat = match known.get(&tool.slug) {
+            Some((known_hash, compat)) if *known_hash == hash => compat.clone(),
+            _ => fresh_compat(&tool.slug, &tool.name, description, input),
+        };
         let record = ToolRecord {
             slug: &tool.slug,
             name: &tool.name,
             description,
-            input_parameters: schema(&tool.slug, "input_parameters", &tool.input_parameters)?,
-            output_parameters: schema(&tool.slug, "output_parameters", &tool.output_parameters)?,
+            input_parameters: input,
+            output_parameters: output,
             toolkit_slug: asked.as_str(),
             tags: &tool.tags,
             version: tool.version.as_deref(),
             is_deprecated: tool.is_deprecated,
+            compat: compat.as_ref(),
         };
         serde_json::to_writer(&mut body, &record).expect("a tool serializes");
         entries.push(ToolEntry {
@@ -247,6 +300,9 @@ pub fn map_toolkit(
             name: tool.name.clone(),
             description: description.to_owned(),
             range: Some([start, body.len()]),
+            hash: Some(hash),
+            deprecated: tool.is_deprecated,
+            compat,
         });
     }
     body.push(b']');
@@ -346,6 +402,10 @@ mod tests {
         }
     }
 
+    fn no_known() -> KnownTools {
+        KnownTools::new()
+    }
+
     fn github() -> Slug {
         Slug::parse("github").unwrap()
     }
@@ -365,6 +425,7 @@ mod tests {
                 detail("github"),
                 vec![tool("GITHUB_A", "github"), tool("GITHUB_B", "GITHUB")],
             ),
+            &no_known(),
         )
         .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&encoded.body).unwrap();
@@ -412,7 +473,8 @@ mod tests {
         let mut t = tool("GITHUB_A", "github");
         let odd = r#"{"type":"object","properties":{"b":{"x":1.50,"y":"\u00e9"},"a":{}}}"#;
         t.input_parameters = Some(RawValue::from_string(odd.into()).unwrap());
-        let encoded = map_toolkit(&github(), &upstream(detail("github"), vec![t])).unwrap();
+        let encoded =
+            map_toolkit(&github(), &upstream(detail("github"), vec![t]), &no_known()).unwrap();
         let text = std::str::from_utf8(&encoded.body).unwrap();
         assert!(text.contains(odd), "{text}");
     }
@@ -441,11 +503,12 @@ mod tests {
     #[test]
     fn refuses_what_does_not_belong() {
         let gh = github();
-        let mismatch = map_toolkit(&gh, &upstream(detail("gitlab"), vec![]));
+        let mismatch = map_toolkit(&gh, &upstream(detail("gitlab"), vec![]), &no_known());
         assert!(matches!(mismatch, Err(MappingError::SlugMismatch { .. })));
         let foreign = map_toolkit(
             &gh,
             &upstream(detail("github"), vec![tool("GMAIL_X", "gmail")]),
+            &no_known(),
         );
         assert!(matches!(foreign, Err(MappingError::ForeignTool { .. })));
         let dup = map_toolkit(
@@ -454,6 +517,7 @@ mod tests {
                 detail("github"),
                 vec![tool("GITHUB_A", "github"), tool("GITHUB_A", "github")],
             ),
+            &no_known(),
         );
         assert_eq!(
             dup.unwrap_err(),
@@ -461,7 +525,7 @@ mod tests {
         );
         let mut bad = tool("GITHUB_A", "github");
         bad.input_parameters = raw(json!("not a schema"));
-        let bad = map_toolkit(&gh, &upstream(detail("github"), vec![bad]));
+        let bad = map_toolkit(&gh, &upstream(detail("github"), vec![bad]), &no_known());
         assert!(matches!(
             bad,
             Err(MappingError::BadSchema {
@@ -472,6 +536,7 @@ mod tests {
         let traversal = map_toolkit(
             &gh,
             &upstream(detail("github"), vec![tool("../../x", "github")]),
+            &no_known(),
         );
         assert!(matches!(traversal, Err(MappingError::BadToolSlug { .. })));
     }
@@ -481,6 +546,7 @@ mod tests {
         let encoded = map_toolkit(
             &github(),
             &upstream(detail("GitHub"), vec![tool("GITHUB_A", "GITHUB")]),
+            &no_known(),
         )
         .unwrap();
         let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
@@ -501,7 +567,7 @@ mod tests {
             let tools: Vec<Tool> = (0..n).map(|i| tool(&format!("GITHUB_T{i}"), "github")).collect();
             let mut d = detail("github");
             d.meta.version = Some(version.clone());
-            let encoded = map_toolkit(&github(), &upstream(d, tools)).unwrap();
+            let encoded = map_toolkit(&github(), &upstream(d, tools), &no_known()).unwrap();
             let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
             prop_assert_eq!(cached.tool_count, n);
             prop_assert_eq!(cached.tools.len(), n);

@@ -1,13 +1,15 @@
 //! The domain: validated slugs, the cached model, the mapping from the wire
 //! format, content hashing, and the sync's pure decisions (`plan`). No I/O here.
 
+pub mod changes;
 mod mapping;
 mod model;
 pub mod plan;
 mod slug;
 
 pub use mapping::{
-    content_hash, map_toolkit, EncodedToolkit, MappingError, ToolkitInfo, UpstreamToolkit,
+    content_hash, known_tools, map_toolkit, EncodedToolkit, KnownTools, MappingError, ToolkitInfo,
+    UpstreamToolkit,
 };
 pub use model::{CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, Meta, ToolEntry};
 pub use slug::{Slug, SlugError, ToolSlug, MAX_SLUG_LEN, MAX_TOOL_SLUG_LEN};

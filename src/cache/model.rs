@@ -56,6 +56,10 @@ pub struct CachedToolSchema {
     pub version: Option<String>,
     #[serde(default)]
     pub is_deprecated: bool,
+    /// *Added*: what serving this tool in each provider format renames or
+    /// rewrites; absent when every format takes it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compat: Option<crate::agent::CompatReport>,
 }
 
 /// `{prefix}_meta.json`: the first four fields are the replaced system's; the
@@ -122,6 +126,15 @@ pub struct ToolEntry {
     /// so the tool route answers without parsing the toolkit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<[usize; 2]>,
+    /// Hash of what a change feed calls a change: name, description and both
+    /// schemas (not the version stamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+    /// What provider formats rename or rewrite; absent when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compat: Option<crate::agent::CompatReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -333,6 +333,24 @@ impl Emulator {
         }
     }
 
+    /// A new version stamp (and update time) and nothing else.
+    pub fn bump_version(&self, toolkit: &str) {
+        let mut inner = self.lock();
+        if let Some(t) = inner.config.catalog.toolkits.get_mut(toolkit) {
+            t.version = "20260202_00".into();
+            t.updated_at = "2026-02-02T00:00:00.000Z".into();
+        }
+    }
+
+    /// Removes one tool from a toolkit.
+    pub fn remove_tool(&self, toolkit: &str, tool: &str) {
+        let mut inner = self.lock();
+        if let Some(t) = inner.config.catalog.toolkits.get_mut(toolkit) {
+            t.tools.retain(|x| x.slug != tool);
+            t.version = "20260303_00".into();
+        }
+    }
+
     /// Edits one tool's description in place (a content change under the same version).
     pub fn edit_description(&self, toolkit: &str, tool: &str, description: &str) {
         let mut inner = self.lock();

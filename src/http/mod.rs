@@ -3,6 +3,7 @@
 //! annotations and the answers' types, so a route cannot exist undocumented.
 //! Errors are JSON `{error}` with a status that fits, never cached.
 
+mod agent_routes;
 mod extract;
 mod reader;
 mod representation;
@@ -129,7 +130,8 @@ impl IntoResponse for ApiError {
     ),
     tags(
         (name = "read", description = "The cache, as the replaced system served it, plus additions"),
-        (name = "sync", description = "Refresh the cache from Composio")
+        (name = "sync", description = "Refresh the cache from Composio"),
+        (name = "agents", description = "Provider-ready tools, batch get, search and the change feed, all from the cache")
     )
 )]
 struct ApiDoc;
@@ -145,12 +147,14 @@ pub struct RouterParts {
 /// The routes and the document that describes them.
 pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) {
     let doc = Arc::new(OnceLock::new());
+    let read_state = routes::ReadState {
+        reader: parts.reader,
+        cache_control: parts.cache_control,
+        doc: doc.clone(),
+    };
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::read_routes(routes::ReadState {
-            reader: parts.reader,
-            cache_control: parts.cache_control,
-            doc: doc.clone(),
-        }))
+        .merge(routes::read_routes(read_state.clone()))
+        .merge(agent_routes::agent_routes(read_state))
         .merge(sync_routes::sync_routes(parts.sync))
         .split_for_parts();
     let json = serde_json::to_vec(&api).expect("the OpenAPI document serializes");

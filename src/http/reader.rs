@@ -8,13 +8,14 @@
 //! ready answers, in every coding asked for, in one LRU cache bounded in bytes.
 
 use super::representation::{escaped_len, Encoding};
+use crate::agent::{SearchDoc, SearchIndex};
 use crate::cache::{content_hash, CachedToolkit, IndexEntry, Meta, Slug};
-use crate::store::{ETag, ObjectKey, Store, StoreError};
+use crate::store::{ChangesName, ETag, ObjectKey, Store, StoreError};
 use axum::body::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,12 @@ pub struct MetaView {
     pub last_synced: Option<SystemTime>,
     /// Identifies this version of the meta in cache keys and list ETags.
     pub version: Arc<str>,
+    /// Where each tool is: (toolkit, tool) positions, built on first use.
+    tools: OnceLock<HashMap<String, (usize, usize)>>,
+    /// The search index, built on first use.
+    search: OnceLock<SearchIndex>,
+    /// The change records' names, listed once per meta (records only appear with a new one).
+    changes: tokio::sync::OnceCell<Arc<Vec<ChangesName>>>,
 }
 
 impl MetaView {
@@ -84,7 +91,54 @@ impl MetaView {
             last_synced,
             version: version.into(),
             meta,
+            tools: OnceLock::new(),
+            search: OnceLock::new(),
+            changes: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Before the first sync: an empty index.
+    pub fn empty() -> Self {
+        Self::new(Meta {
+            last_synced_at: String::new(),
+            toolkit_count: 0,
+            total_tool_count: 0,
+            sync_duration_ms: 0,
+            sync_id: "empty".into(),
+            toolkits: Vec::new(),
+            failed: Vec::new(),
+            pending_deletes: Vec::new(),
+            unfinished_full_pass: None,
+        })
+    }
+
+    /// The toolkit entry and the tool's position in it, for a tool slug.
+    pub fn locate(&self, tool: &str) -> Option<(&IndexEntry, usize)> {
+        let tools = self.tools.get_or_init(|| {
+            let mut map = HashMap::new();
+            for (i, entry) in self.meta.toolkits.iter().enumerate() {
+                for (j, t) in entry.tools.iter().enumerate() {
+                    // A slug in two toolkits: the first (by toolkit slug) answers.
+                    map.entry(t.slug.clone()).or_insert((i, j));
+                }
+            }
+            map
+        });
+        tools.get(tool).map(|&(i, j)| (&self.meta.toolkits[i], j))
+    }
+
+    pub fn search_index(&self) -> &SearchIndex {
+        self.search.get_or_init(|| {
+            SearchIndex::build(self.meta.toolkits.iter().flat_map(|e| {
+                e.tools.iter().map(move |t| SearchDoc {
+                    slug: &t.slug,
+                    name: &t.name,
+                    description: &t.description,
+                    toolkit_slug: e.slug.as_str(),
+                    toolkit_name: &e.name,
+                })
+            }))
+        })
     }
 
     pub fn entry(&self, slug: &Slug) -> Option<&IndexEntry> {
@@ -142,6 +196,22 @@ enum AnswerKey {
         page: Page,
         encoding: Encoding,
     },
+    /// Something built from one toolkit's object (a provider bundle): it
+    /// lives as long as the object does.
+    FromToolkit {
+        slug: Slug,
+        tag: Arc<str>,
+        what: Arc<str>,
+        encoding: Encoding,
+    },
+    /// Something built from the meta (search results, a batch, the change feed).
+    FromMeta {
+        version: Arc<str>,
+        what: Arc<str>,
+        encoding: Encoding,
+    },
+    /// A change record: immutable once written.
+    Record(ChangesName),
 }
 
 /// Which page of a list: `after` the last toolkit of the previous page.
@@ -462,6 +532,112 @@ impl CacheReader {
         }
     }
 
+    /// An answer built from a toolkit's object (`what` names it), in `encoding`.
+    pub async fn from_toolkit(
+        &self,
+        entry: &IndexEntry,
+        what: &str,
+        encoding: Encoding,
+        build: impl FnOnce(&[u8]) -> Result<Vec<u8>, ReadError>,
+    ) -> Result<Bytes, ReadError> {
+        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let what: Arc<str> = what.into();
+        let key = |encoding| AnswerKey::FromToolkit {
+            slug: entry.slug.clone(),
+            tag: tag.clone(),
+            what: what.clone(),
+            encoding,
+        };
+        if let Some(body) = self.cached(&key(encoding)) {
+            return Ok(body);
+        }
+        let identity = match self.cached(&key(Encoding::Identity)) {
+            Some(body) => body,
+            None => {
+                let toolkit = self.toolkit_bytes(entry).await?;
+                let body = Bytes::from(build(&toolkit.body)?);
+                if toolkit.matches_index {
+                    self.answers.insert(key(Encoding::Identity), body.clone());
+                }
+                body
+            }
+        };
+        Ok(match encoding {
+            Encoding::Identity => identity,
+            other => self.encoded(key(other), other, &identity),
+        })
+    }
+
+    /// An answer built from the meta (`what` names it), in `encoding`.
+    pub async fn from_meta<F>(
+        &self,
+        view: &MetaView,
+        what: &str,
+        encoding: Encoding,
+        build: F,
+    ) -> Result<Bytes, ReadError>
+    where
+        F: std::future::Future<Output = Result<Vec<u8>, ReadError>>,
+    {
+        let what: Arc<str> = what.into();
+        let key = |encoding| AnswerKey::FromMeta {
+            version: view.version.clone(),
+            what: what.clone(),
+            encoding,
+        };
+        if let Some(body) = self.cached(&key(encoding)) {
+            return Ok(body);
+        }
+        let identity = match self.cached(&key(Encoding::Identity)) {
+            Some(body) => body,
+            None => {
+                let body = Bytes::from(build.await?);
+                self.answers.insert(key(Encoding::Identity), body.clone());
+                body
+            }
+        };
+        Ok(match encoding {
+            Encoding::Identity => identity,
+            other => self.encoded(key(other), other, &identity),
+        })
+    }
+
+    /// The change records' names (oldest first), listed once per meta.
+    pub async fn change_records(
+        &self,
+        view: &MetaView,
+    ) -> Result<Arc<Vec<ChangesName>>, ReadError> {
+        let names = view
+            .changes
+            .get_or_try_init(|| async {
+                let listed = self.store.list_changes().await?;
+                let names = listed
+                    .into_iter()
+                    .filter_map(|o| match o.key {
+                        ObjectKey::Changes(name) => Some(name),
+                        _ => None,
+                    })
+                    .collect();
+                Ok::<_, ReadError>(Arc::new(names))
+            })
+            .await?;
+        Ok(names.clone())
+    }
+
+    /// One change record's bytes (immutable, so kept as long as the cache allows).
+    pub async fn change_record(&self, name: &ChangesName) -> Result<Option<Bytes>, ReadError> {
+        let key = AnswerKey::Record(name.clone());
+        if let Some(body) = self.cached(&key) {
+            return Ok(Some(body));
+        }
+        let Some(object) = self.store.get(&ObjectKey::Changes(name.clone())).await? else {
+            // Pruned since the listing: nothing to show.
+            return Ok(None);
+        };
+        self.answers.insert(key, object.body.clone());
+        Ok(Some(object.body))
+    }
+
     /// Forgets the ready answers, keeping the meta (benchmarks measure cold answers with it).
     pub fn clear_answers(&self) {
         self.answers.clear();
@@ -628,6 +804,9 @@ mod tests {
                         name: "n".into(),
                         description: "d".repeat(100),
                         range: Some([0, 1]),
+                        hash: None,
+                        deprecated: false,
+                        compat: None,
                     })
                     .collect(),
             })

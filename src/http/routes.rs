@@ -1,9 +1,10 @@
 //! The read routes. Each answer's validators are known from the meta before
 //! its body is read or built, so a revalidation costs no store read.
 
+use super::agent_routes::{bundle_bytes, requested, FormatParams, ToolOrBundle, ToolkitOrBundle};
 use super::extract::{NoQuery, Params, ToolPath, ToolkitSlug};
 use super::reader::{
-    decode_cursor, CacheReader, ListRoute, ListedToolkit, MetaView, Page, RootToolkit,
+    decode_cursor, CacheReader, ListRoute, ListedToolkit, MetaView, Page, ReadError, RootToolkit,
 };
 use super::representation::{self, Encoding, Freshness, Validators};
 use super::{ApiError, ErrorAnswer};
@@ -194,6 +195,13 @@ async fn toolkits(
     list(&s, ListRoute::Toolkits, params, &headers).await
 }
 
+fn corrupt(slug: &crate::cache::Slug, e: impl std::fmt::Display) -> ReadError {
+    ReadError::Corrupt {
+        key: ObjectKey::Toolkit(slug.clone()).to_string(),
+        detail: e.to_string(),
+    }
+}
+
 fn synced_at(entry: &IndexEntry) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(&entry.synced_at).ok()
 }
@@ -213,11 +221,14 @@ fn named<'a>(
     get,
     path = "/api/connections/schemas/composio/toolkits/{toolkit}",
     tag = "read",
-    params(("toolkit" = String, Path, description = "Toolkit slug, `[a-z0-9][a-z0-9_-]{0,99}`", pattern = "^[a-z0-9][a-z0-9_-]{0,99}$")),
+    params(
+        ("toolkit" = String, Path, description = "Toolkit slug, `[a-z0-9][a-z0-9_-]{0,99}`", pattern = "^[a-z0-9][a-z0-9_-]{0,99}$"),
+        FormatParams,
+    ),
     responses(
-        (status = 200, description = "The cached toolkit", body = CachedToolkit),
+        (status = 200, description = "The cached toolkit as stored (with `format`: a provider bundle of its tools)", body = ToolkitOrBundle),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "Invalid slug or a query parameter", body = ErrorAnswer),
+        (status = 400, description = "Invalid slug, an unknown format (the answer lists the valid ones) or query parameter", body = ErrorAnswer),
         (status = 404, description = "Not in the cache", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
@@ -226,19 +237,35 @@ fn named<'a>(
 async fn toolkit(
     State(s): State<ReadState>,
     ToolkitSlug(slug): ToolkitSlug,
-    _: NoQuery,
+    Params(params): Params<FormatParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let requested = requested(params.format.as_deref(), params.strict)?;
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
+    let base: String = entry.content_hash.chars().take(32).collect();
     let mut validators = Validators {
-        etag: entry.content_hash.chars().take(32).collect(),
+        etag: match requested {
+            Some(r) => format!("{base}-{}", r.tag()),
+            None => base,
+        },
         last_modified: synced_at(entry),
     };
     let encoding = Encoding::negotiate(&headers);
     let fresh = freshness(&s, read.stale);
     if validators.not_modified(&headers) {
         return Ok(representation::not_modified(&validators, encoding, &fresh));
+    }
+    if let Some(requested) = requested {
+        let body = s
+            .reader
+            .from_toolkit(entry, &requested.tag(), encoding, |object| {
+                let toolkit: CachedToolkit =
+                    serde_json::from_slice(object).map_err(|e| corrupt(&slug, e))?;
+                bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(&slug, e))
+            })
+            .await?;
+        return Ok(representation::ok(body, &validators, encoding, &fresh));
     }
     let got = s.reader.toolkit(entry, encoding).await?;
     if let Some(hash) = got.content_hash {
@@ -255,11 +282,12 @@ async fn toolkit(
     params(
         ("toolkit" = String, Path, description = "Toolkit slug", pattern = "^[a-z0-9][a-z0-9_-]{0,99}$"),
         ("tool" = String, Path, description = "Tool slug, `[A-Za-z0-9_-]{1,200}`", pattern = "^[A-Za-z0-9_-]{1,200}$"),
+        FormatParams,
     ),
     responses(
-        (status = 200, description = "The tool", body = CachedToolSchema),
+        (status = 200, description = "The tool (with `format`: a provider bundle of it)", body = ToolOrBundle),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "Invalid slug or a query parameter", body = ErrorAnswer),
+        (status = 400, description = "Invalid slug, an unknown format or query parameter", body = ErrorAnswer),
         (status = 404, description = "Toolkit or tool not in the cache", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
@@ -268,9 +296,10 @@ async fn toolkit(
 async fn tool(
     State(s): State<ReadState>,
     ToolPath(slug, tool): ToolPath,
-    _: NoQuery,
+    Params(params): Params<FormatParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let requested = requested(params.format.as_deref(), params.strict)?;
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
     let not_found =
@@ -280,17 +309,39 @@ async fn tool(
         .iter()
         .position(|t| t.slug == tool.as_str())
         .ok_or_else(not_found)?;
+    let base = format!(
+        "{}-{index}",
+        entry.content_hash.chars().take(32).collect::<String>()
+    );
     let validators = Validators {
-        etag: format!(
-            "{}-{index}",
-            entry.content_hash.chars().take(32).collect::<String>()
-        ),
+        etag: match requested {
+            Some(r) => format!("{base}-{}", r.tag()),
+            None => base,
+        },
         last_modified: synced_at(entry),
     };
     let encoding = Encoding::negotiate(&headers);
     let fresh = freshness(&s, read.stale);
     if validators.not_modified(&headers) {
         return Ok(representation::not_modified(&validators, encoding, &fresh));
+    }
+    if let Some(requested) = requested {
+        let tool_bytes = s
+            .reader
+            .tool(entry, index, Encoding::Identity)
+            .await?
+            .ok_or_else(not_found)?;
+        let what = format!("tool-{index}-{}", requested.tag());
+        let body = s
+            .reader
+            .from_toolkit(entry, &what, encoding, |_| {
+                let tool: CachedToolSchema =
+                    serde_json::from_slice(&tool_bytes).map_err(|e| corrupt(&slug, e))?;
+                bundle_bytes(std::slice::from_ref(&tool), requested, None)
+                    .map_err(|e| corrupt(&slug, e))
+            })
+            .await?;
+        return Ok(representation::ok(body, &validators, encoding, &fresh));
     }
     let body = s
         .reader

@@ -1,7 +1,7 @@
 //! The behaviour every `Store` must have. Each adapter's tests call
 //! [`run_all`] on a fresh, empty store; a failed expectation panics.
 
-use super::{ObjectKey, PutCondition, Store, StoreError};
+use super::{ChangesName, ObjectKey, PutCondition, Store, StoreError};
 use crate::cache::Slug;
 use bytes::Bytes;
 
@@ -21,6 +21,7 @@ pub async fn run_all(store: &dyn Store) {
     conditional_delete(store).await;
     delete_is_idempotent(store).await;
     list_names_only_our_objects(store).await;
+    change_records_live_apart(store).await;
     large_objects(store).await;
 }
 
@@ -228,6 +229,67 @@ async fn list_names_only_our_objects(store: &dyn Store) {
         store.delete(key).await.unwrap();
     }
     assert!(store.list().await.unwrap().is_empty());
+}
+
+async fn change_records_live_apart(store: &dyn Store) {
+    let names = [
+        ChangesName::new("2026-01-02T00:00:00.000Z", "b").unwrap(),
+        ChangesName::new("2026-01-01T00:00:00.000Z", "a").unwrap(),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        store
+            .put(
+                &ObjectKey::Changes(name.clone()),
+                Bytes::from(format!("{{\"n\":{i}}}")),
+                PutCondition::IfAbsent,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .put(
+            &ObjectKey::Meta,
+            Bytes::from_static(b"{}"),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let listed: Vec<ObjectKey> = store
+        .list_changes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let mut want: Vec<ObjectKey> = names.iter().cloned().map(ObjectKey::Changes).collect();
+    want.sort();
+    assert_eq!(listed, want, "change records, oldest first");
+    let top: Vec<ObjectKey> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        top,
+        [ObjectKey::Meta],
+        "the plain listing leaves change records out"
+    );
+    let got = store
+        .get(&ObjectKey::Changes(names[1].clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.body, Bytes::from_static(b"{\"n\":1}"));
+    for name in &names {
+        store
+            .delete(&ObjectKey::Changes(name.clone()))
+            .await
+            .unwrap();
+    }
+    store.delete(&ObjectKey::Meta).await.unwrap();
+    assert!(store.list_changes().await.unwrap().is_empty());
 }
 
 async fn large_objects(store: &dyn Store) {

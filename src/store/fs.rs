@@ -48,11 +48,12 @@ impl FsStore {
         body: &[u8],
     ) -> Result<(PathBuf, ETag), StoreError> {
         let err = |e: std::io::Error| StoreError::backend("put", key, e);
-        tokio::fs::create_dir_all(&self.dir).await.map_err(err)?;
+        // Beside its target, so the rename into place stays atomic.
+        let target = self.path(key);
+        let dir = target.parent().unwrap_or(&self.dir);
+        tokio::fs::create_dir_all(dir).await.map_err(err)?;
         // Dot-names are never listed as objects.
-        let temp = self
-            .dir
-            .join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let temp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
         let mut file = tokio::fs::File::create(&temp).await.map_err(err)?;
         use tokio::io::AsyncWriteExt;
         let written = async {
@@ -178,21 +179,40 @@ impl Store for FsStore {
     }
 
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
-        let mut entries = match tokio::fs::read_dir(&self.dir).await {
+        self.list_dir(&self.dir, "").await
+    }
+
+    async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_dir(
+            &self.dir.join(super::CHANGES_DIR),
+            &format!("{}/", super::CHANGES_DIR),
+        )
+        .await
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+impl FsStore {
+    /// The objects of one directory; `prefix` turns a file name into a key name.
+    async fn list_dir(&self, dir: &Path, prefix: &str) -> Result<Vec<ListedObject>, StoreError> {
+        let mut entries = match tokio::fs::read_dir(dir).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::backend("list", self.dir.display(), e)),
+            Err(e) => return Err(StoreError::backend("list", dir.display(), e)),
         };
         let mut listed = Vec::new();
         while let Some(entry) = entries
             .next_entry()
             .await
-            .map_err(|e| StoreError::backend("list", self.dir.display(), e))?
+            .map_err(|e| StoreError::backend("list", dir.display(), e))?
         {
             let Some(key) = entry
                 .file_name()
                 .to_str()
-                .and_then(ObjectKey::from_file_name)
+                .and_then(|name| ObjectKey::from_file_name(&format!("{prefix}{name}")))
             else {
                 continue;
             };
@@ -207,10 +227,6 @@ impl Store for FsStore {
         }
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listed)
-    }
-
-    fn location(&self) -> String {
-        self.dir.display().to_string()
     }
 }
 

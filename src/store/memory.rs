@@ -86,20 +86,31 @@ impl Store for MemoryStore {
     }
 
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.listed(|key| !matches!(key, ObjectKey::Changes(_)))
+    }
+
+    async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.listed(|key| matches!(key, ObjectKey::Changes(_)))
+    }
+
+    fn location(&self) -> String {
+        "memory".into()
+    }
+}
+
+impl MemoryStore {
+    fn listed(&self, which: impl Fn(&ObjectKey) -> bool) -> Result<Vec<ListedObject>, StoreError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         Ok(self
             .lock()
             .iter()
+            .filter(|(key, _)| which(key))
             .map(|(key, o)| ListedObject {
                 key: key.clone(),
                 size: o.body.len() as u64,
                 etag: o.etag.clone(),
             })
             .collect())
-    }
-
-    fn location(&self) -> String {
-        "memory".into()
     }
 }
 

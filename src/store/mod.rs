@@ -27,20 +27,60 @@ pub enum ObjectKey {
     Lease,
     /// `_last_run.json`: the report of the last run, failed or not.
     LastRun,
+    /// `_changes/{name}.json`: what one publishing sync changed.
+    Changes(ChangesName),
+}
+
+/// The name of a change record: `{RFC 3339 time}_{sync id}`, so names sort
+/// by time. Only what such names hold passes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangesName(String);
+
+impl ChangesName {
+    pub fn new(at: &str, sync_id: &str) -> Option<Self> {
+        Self::parse(&format!("{at}_{sync_id}"))
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 100
+            && raw.as_bytes()[0].is_ascii_digit()
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The time part, RFC 3339 as written.
+    pub fn at(&self) -> &str {
+        self.0.split('_').next().unwrap_or_default()
+    }
 }
 
 impl ObjectKey {
+    /// The name under the prefix (`_changes/…` is one level down).
     pub fn file_name(&self) -> String {
         match self {
             Self::Toolkit(slug) => format!("{slug}.json"),
             Self::Meta => "_meta.json".into(),
             Self::Lease => "_lease.json".into(),
             Self::LastRun => "_last_run.json".into(),
+            Self::Changes(name) => format!("{CHANGES_DIR}/{}.json", name.as_str()),
         }
     }
 
     /// The inverse of `file_name`; anything else under the prefix is not ours.
     pub fn from_file_name(name: &str) -> Option<Self> {
+        if let Some(change) = name
+            .strip_prefix(CHANGES_DIR)
+            .and_then(|n| n.strip_prefix('/'))
+        {
+            return ChangesName::parse(change.strip_suffix(".json")?).map(Self::Changes);
+        }
         match name {
             "_meta.json" => Some(Self::Meta),
             "_lease.json" => Some(Self::Lease),
@@ -57,6 +97,9 @@ impl std::fmt::Display for ObjectKey {
         f.write_str(&self.file_name())
     }
 }
+
+/// Where change records live under the prefix.
+pub const CHANGES_DIR: &str = "_changes";
 
 /// An opaque version tag: S3's ETag, or a content hash on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -136,8 +179,11 @@ pub trait Store: Send + Sync + 'static {
     /// otherwise); an absent object is not an error.
     async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError>;
 
-    /// Our objects under the prefix, sorted by key.
+    /// Our objects directly under the prefix, sorted by key (change records aside).
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError>;
+
+    /// The change records (`_changes/`), sorted by name, that is by time.
+    async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError>;
 
     /// Where this store writes, for logs and reports (`s3://bucket/prefix`).
     fn location(&self) -> String;
@@ -179,6 +225,7 @@ mod tests {
             ObjectKey::Lease,
             ObjectKey::LastRun,
             ObjectKey::Toolkit(Slug::parse("github").unwrap()),
+            ObjectKey::Changes(ChangesName::new("2026-01-01T00:00:00.000Z", "abc-1").unwrap()),
         ] {
             assert_eq!(ObjectKey::from_file_name(&key.file_name()), Some(key));
         }
@@ -188,6 +235,9 @@ mod tests {
             ".tmp-1.json",
             "GitHub.json",
             "a/b.json",
+            "_changes/../x.json",
+            "_changes/x.json",
+            "_changes/1/2.json",
         ] {
             assert_eq!(ObjectKey::from_file_name(other), None, "{other}");
         }

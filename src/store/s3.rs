@@ -197,11 +197,27 @@ impl Store for S3Store {
     }
 
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_under(&self.prefix).await
+    }
+
+    async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_under(&format!("{}{}/", self.prefix, super::CHANGES_DIR))
+            .await
+    }
+
+    fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+impl S3Store {
+    /// Our objects directly under `under` (one level: the delimiter stops there).
+    async fn list_under(&self, under: &str) -> Result<Vec<ListedObject>, StoreError> {
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(&self.prefix)
+            .prefix(under)
             .delimiter("/")
             .into_paginator()
             .send();
@@ -223,9 +239,5 @@ impl Store for S3Store {
         }
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listed)
-    }
-
-    fn location(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
     }
 }

@@ -12,13 +12,14 @@ mod report;
 pub use lease::{Lease, LeaseRecord};
 pub use report::{Repair, SyncMode, SyncReport, Timings};
 
+use crate::cache::changes::{changes_between, ChangeCounts, ChangeRecord, ToolChange};
 use crate::cache::plan::{self, Decision, FetchOutcome, FetchReason, Listed, StoredEtags};
 use crate::cache::{
-    map_toolkit, timestamp, EncodedToolkit, Failure, IndexEntry, MappingError, Meta, Slug,
-    ToolkitInfo, UpstreamToolkit,
+    known_tools, map_toolkit, timestamp, EncodedToolkit, Failure, IndexEntry, MappingError, Meta,
+    Slug, ToolkitInfo, UpstreamToolkit,
 };
 use crate::composio::{cut, ComposioClient, UpstreamError};
-use crate::store::{ETag, ObjectKey, PutCondition, Store, StoreError};
+use crate::store::{ChangesName, ETag, ObjectKey, PutCondition, Store, StoreError};
 use crate::wire::ToolkitSummary;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
@@ -43,6 +44,8 @@ pub struct SyncSettings {
     pub max_shrink: f64,
     /// Bound of each store operation, so work after the deadline is bounded too.
     pub store_timeout: Duration,
+    /// How long change records are kept.
+    pub changes_retention: Duration,
 }
 
 /// Store operations a sync may still make after its deadline, each bounded by
@@ -459,6 +462,11 @@ impl SyncEngine {
         report.success = true;
         report.toolkits = meta.toolkit_count;
         report.tools = meta.total_tool_count;
+        let changes = changes_between(&previous.index, &meta.toolkits);
+        report.changes = Some(ChangeCounts::of(&changes));
+        report.changes_recorded = self
+            .record_changes(&report.sync_id, &meta.last_synced_at, changes)
+            .await;
         let (removed, pending) = self.prune(aggregate.to_delete).await;
         report.removed = removed;
         report.pending_deletes = pending;
@@ -559,7 +567,8 @@ impl SyncEngine {
         };
         let mapping_started = Instant::now();
         let asked = slug.clone();
-        let mapped = tokio::task::spawn_blocking(move || map_toolkit(&asked, &upstream))
+        let known = previous.map(known_tools).unwrap_or_default();
+        let mapped = tokio::task::spawn_blocking(move || map_toolkit(&asked, &upstream, &known))
             .await
             .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
         let map_time = mapping_started.elapsed();
@@ -688,6 +697,49 @@ impl SyncEngine {
             }
         }
         (removed, pending)
+    }
+
+    /// The change feed's record of this publish (none when nothing changed),
+    /// and records past their retention deleted. Best effort: the meta is
+    /// already published; a record that could not be written is reported.
+    async fn record_changes(&self, sync_id: &str, at: &str, changes: Vec<ToolChange>) -> bool {
+        let mut recorded = true;
+        if !changes.is_empty() {
+            let Some(name) = ChangesName::new(at, sync_id) else {
+                return false;
+            };
+            let record = ChangeRecord {
+                sync_id: sync_id.to_owned(),
+                at: at.to_owned(),
+                changes,
+            };
+            let body =
+                Bytes::from(serde_json::to_vec(&record).expect("a change record serializes"));
+            let key = ObjectKey::Changes(name);
+            let put = self.store.put(&key, body, PutCondition::IfAbsent);
+            recorded = matches!(self.bounded(put).await, Ok(Ok(_)));
+            if !recorded {
+                tracing::warn!("could not record this sync's changes");
+            }
+        }
+        let oldest_kept = timestamp(SystemTime::now() - self.settings.changes_retention);
+        let expired = async {
+            let listed = self.store.list_changes().await?;
+            for object in listed {
+                if let ObjectKey::Changes(name) = &object.key {
+                    if name.at() < oldest_kept.as_str() {
+                        self.store.delete(&object.key).await?;
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        };
+        match self.bounded(expired).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old change records"),
+            Err(e) => tracing::warn!(error = %e, "could not prune old change records"),
+        }
+        recorded
     }
 
     async fn record_last_run(&self, report: &SyncReport) {

@@ -68,6 +68,12 @@ pub struct SyncReport {
     /// Deletes that failed; kept in the meta and retried by the next sync.
     #[serde(default)]
     pub pending_deletes: Vec<String>,
+    /// Tools added, removed, changed and deprecated by this publish (the change feed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::cache::changes::ChangeCounts>,
+    /// Whether the change feed's record of them was written.
+    #[serde(default)]
+    pub changes_recorded: bool,
     /// Whether a new meta was published.
     pub published: bool,
     pub upstream_requests: u64,
@@ -108,6 +114,8 @@ impl SyncReport {
             repaired: Vec::new(),
             removed: Vec::new(),
             pending_deletes: Vec::new(),
+            changes: None,
+            changes_recorded: false,
             published: false,
             upstream_requests: 0,
             upstream_throttled: 0,

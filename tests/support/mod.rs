@@ -279,6 +279,16 @@ impl Store for FlakyStore {
         }
         self.inner.list().await
     }
+    async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "list",
+                "_changes/",
+                "injected: the store went away",
+            ));
+        }
+        self.inner.list_changes().await
+    }
     fn location(&self) -> String {
         format!("flaky {}", self.inner.location())
     }

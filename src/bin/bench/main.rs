@@ -41,6 +41,9 @@ struct Args {
     skip_walks: bool,
     #[arg(long)]
     skip_cold_start: bool,
+    /// Only the rate-limit adaptation runs (with the others skipped).
+    #[arg(long)]
+    only_adaptation: bool,
     /// Internal: the scale run's child process.
     #[arg(hide = true, num_args = 0..)]
     worker: Vec<String>,
@@ -106,6 +109,11 @@ async fn main() -> Result<(), String> {
         ),
     );
 
+    if args.only_adaptation {
+        sync::rate_limited(1, &mut table).await?;
+        println!("{}", table.markdown());
+        return Ok(());
+    }
     sync::full_syncs(&catalog, per_call, per_item, runs, &mut table).await?;
     if !args.skip_adaptation && !args.quick {
         sync::rate_limited(3, &mut table).await?;

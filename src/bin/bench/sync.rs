@@ -20,7 +20,22 @@ use std::time::{Duration, Instant};
 
 /// The client and engine exactly as the defaults configure them.
 pub fn default_engine(emu: &Emulator, store: Arc<dyn Store>) -> (SyncEngine, SyncSettings) {
+    let config = Config::defaults();
+    engine_with(emu, store, config)
+}
+
+/// The defaults, for a synthetic catalog (which has no `browser_tool`).
+fn synthetic_engine(emu: &Emulator, store: Arc<dyn Store>) -> (SyncEngine, SyncSettings) {
     let mut config = Config::defaults();
+    config.composio.no_auth_toolkits.clear();
+    engine_with(emu, store, config)
+}
+
+fn engine_with(
+    emu: &Emulator,
+    store: Arc<dyn Store>,
+    mut config: Config,
+) -> (SyncEngine, SyncSettings) {
     config.composio.base_url = emu.base_url();
     config.composio.api_key = ApiKey::new(emu.api_key());
     let client = ComposioClient::new(config.client_config().expect("a key")).expect("client");
@@ -298,7 +313,7 @@ pub async fn rate_limited(runs: usize, table: &mut Table) -> Result<(), String> 
     for headers in [LimitHeaders::OnThrottle, LimitHeaders::Never] {
         let mut times = Samples::default();
         let mut ideal = Samples::default();
-        let (mut throttled, mut rate, mut failed) = (0, 0.0, 0);
+        let (mut throttled, mut rate, mut failed) = (0, 0.0, Vec::new());
         for _ in 0..runs {
             let mut config =
                 EmulatorConfig::new(Catalog::synthetic(&Catalog::sample(), toolkits, 5));
@@ -315,7 +330,7 @@ pub async fn rate_limited(runs: usize, table: &mut Table) -> Result<(), String> 
                 );
             }
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-            let (engine, _) = default_engine(&emu, store);
+            let (engine, _) = synthetic_engine(&emu, store);
             let started = Instant::now();
             let report = engine
                 .run(SyncRequest::full())
@@ -328,7 +343,12 @@ pub async fn rate_limited(runs: usize, table: &mut Table) -> Result<(), String> 
             ideal.push(Duration::from_secs_f64(needed as f64 / per_second as f64));
             throttled = report.upstream_throttled;
             rate = report.settled_rps.unwrap_or(0.0);
-            failed = report.failed.len();
+            failed.extend(
+                report
+                    .failed
+                    .iter()
+                    .map(|f| format!("{}: {}", f.slug, f.error)),
+            );
             emu.stop();
         }
         let (ratio, lo, hi) = ratio_spread(&times, &ideal);
@@ -342,7 +362,9 @@ pub async fn rate_limited(runs: usize, table: &mut Table) -> Result<(), String> 
             ),
             times.spread_ms(),
             format!(
-                "{toolkits} toolkits, {failed} failed; ideal {} at the server's rate: **{ratio:.2}× the ideal** ({lo:.2}–{hi:.2}×); {throttled} answered 429 in the last run, settled at {rate:.1} req/s",
+                "{toolkits} toolkits, {} failed{}; ideal {} at the server's rate: **{ratio:.2}× the ideal** ({lo:.2}–{hi:.2}×); {throttled} answered 429 in the last run, settled at {rate:.1} req/s",
+                failed.len(),
+                if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) },
                 ms(ideal.median())
             ),
         );

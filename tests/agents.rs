@@ -1,0 +1,566 @@
+//! What agents get: provider formats over the whole bundled catalogue (checked
+//! against each provider's published rules), argument round trips through the
+//! HTTP bundle, batch get, search and the change feed.
+
+mod support;
+
+use composio_schema_cache::agent::{restore_arguments, ArgumentMap};
+use composio_schema_cache::emulator::{bundled_catalog_dir, Catalog, Emulator, EmulatorConfig};
+use composio_schema_cache::http::{router, CacheReader, ReaderConfig, BASE};
+use composio_schema_cache::lambda::handle_http;
+use composio_schema_cache::store::MemoryStore;
+use composio_schema_cache::sync::{SyncEngine, SyncRequest};
+use lambda_runtime::Context;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+
+/// The whole bundled catalogue (21 toolkits), synced and served.
+async fn full_catalogue() -> (Emulator, SyncEngine, axum::Router) {
+    let catalog = Catalog::from_dir(&bundled_catalog_dir()).unwrap();
+    let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut settings = settings();
+    settings.concurrency = 32;
+    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    let report = engine.run(SyncRequest::full()).await.unwrap();
+    assert_eq!(
+        (report.toolkits, report.tools),
+        (21, 1357),
+        "{:?}",
+        report.failed
+    );
+    let router = router(
+        Arc::new(CacheReader::new(store, ReaderConfig::new(Duration::ZERO))),
+        None,
+    );
+    (emu, engine, router)
+}
+
+async fn get(router: &axum::Router, path: &str) -> (u16, Value) {
+    let answer = handle_http(router.clone(), get_event(path, &[]), Context::default())
+        .await
+        .unwrap();
+    let status = answer["statusCode"].as_u64().unwrap() as u16;
+    let body = answer["body"].as_str().unwrap_or("null");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn name_is_valid(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Every property key at every level of a schema satisfies `rule`.
+fn keys_ok(schema: &Value, rule: &dyn Fn(&str) -> bool) -> Result<(), String> {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                for (key, sub) in props {
+                    if !rule(key) {
+                        return Err(key.clone());
+                    }
+                    keys_ok(sub, rule)?;
+                }
+            }
+            for (key, sub) in map {
+                if key != "properties" {
+                    keys_ok(sub, rule)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|i| keys_ok(i, rule)),
+        _ => Ok(()),
+    }
+}
+
+const GEMINI_KEYWORDS: [&str; 22] = [
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "default",
+    "items",
+    "minItems",
+    "maxItems",
+    "enum",
+    "properties",
+    "propertyOrdering",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "minimum",
+    "maximum",
+];
+
+fn gemini_keywords_ok(schema: &Value) -> Result<(), String> {
+    let Value::Object(map) = schema else {
+        return Ok(());
+    };
+    for (key, sub) in map {
+        if !GEMINI_KEYWORDS.contains(&key.as_str()) {
+            return Err(key.clone());
+        }
+        match key.as_str() {
+            "properties" => {
+                for prop in sub.as_object().into_iter().flat_map(|p| p.values()) {
+                    gemini_keywords_ok(prop)?;
+                }
+            }
+            "items" => gemini_keywords_ok(sub)?,
+            "anyOf" => sub
+                .as_array()
+                .into_iter()
+                .flatten()
+                .try_for_each(gemini_keywords_ok)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn strict_ok(schema: &Value) -> Result<(), String> {
+    let Value::Object(map) = schema else {
+        return Ok(());
+    };
+    if let Some(Value::Object(props)) = map.get("properties") {
+        if map.get("additionalProperties") != Some(&Value::Bool(false)) {
+            return Err("an object without additionalProperties: false".into());
+        }
+        let mut required: Vec<&str> = map["required"]
+            .as_array()
+            .ok_or("no required")?
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        required.sort();
+        keys.sort();
+        if required != keys {
+            return Err("an optional property".into());
+        }
+    }
+    // A property map holds schemas by name (a property may be called "properties").
+    map.iter().try_for_each(|(key, v)| match (key.as_str(), v) {
+        ("properties", Value::Object(props)) => props.values().try_for_each(strict_ok),
+        (_, Value::Array(items)) => items.iter().try_for_each(strict_ok),
+        (_, other) => strict_ok(other),
+    })
+}
+
+#[tokio::test]
+async fn every_format_follows_its_providers_rules_over_the_whole_catalogue() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let (_, root) = get(&router, BASE).await;
+    let slugs: Vec<String> = root["toolkits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(slugs.len(), 21);
+    let anthropic_key = |k: &str| {
+        !k.is_empty()
+            && k.len() <= 64
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    };
+    let gemini_key = |k: &str| {
+        !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    let mut tools_seen = 0;
+    for slug in &slugs {
+        for (format, strict) in [
+            ("openai", false),
+            ("openai", true),
+            ("openai-responses", false),
+            ("anthropic", false),
+            ("gemini", false),
+            ("mcp", false),
+        ] {
+            let path = format!(
+                "{BASE}/toolkits/{slug}?format={format}{}",
+                if strict { "&strict=true" } else { "" }
+            );
+            let (status, bundle) = get(&router, &path).await;
+            assert_eq!(status, 200, "{path}: {bundle}");
+            assert_eq!(bundle["format"], format);
+            let tools = bundle["tools"].as_array().unwrap();
+            let names = bundle["nameMap"].as_object().unwrap();
+            assert_eq!(names.len(), tools.len(), "{path}: every name maps back");
+            if format == "openai" && !strict {
+                tools_seen += tools.len();
+            }
+            for tool in tools {
+                let (name, schema, keys): (&str, &Value, Vec<&str>) = match format {
+                    "openai" => {
+                        let f = &tool["function"];
+                        assert_eq!(tool["type"], "function");
+                        assert_eq!(f.get("strict").is_some(), strict, "{path}");
+                        (
+                            f["name"].as_str().unwrap(),
+                            &f["parameters"],
+                            tool.as_object()
+                                .unwrap()
+                                .keys()
+                                .map(String::as_str)
+                                .collect(),
+                        )
+                    }
+                    "openai-responses" => (
+                        tool["name"].as_str().unwrap(),
+                        &tool["parameters"],
+                        vec!["type", "name", "description", "parameters"],
+                    ),
+                    "anthropic" => (
+                        tool["name"].as_str().unwrap(),
+                        &tool["input_schema"],
+                        vec!["name", "description", "input_schema"],
+                    ),
+                    "gemini" => (
+                        tool["name"].as_str().unwrap(),
+                        &tool["parameters"],
+                        vec!["name", "description", "parameters"],
+                    ),
+                    _ => (
+                        tool["name"].as_str().unwrap(),
+                        &tool["inputSchema"],
+                        vec![
+                            "name",
+                            "title",
+                            "description",
+                            "inputSchema",
+                            "outputSchema",
+                        ],
+                    ),
+                };
+                assert!(name_is_valid(name), "{path}: tool name {name:?}");
+                assert!(names.contains_key(name), "{path}: {name} in nameMap");
+                for field in tool.as_object().unwrap().keys() {
+                    assert!(
+                        keys.contains(&field.as_str()),
+                        "{path}: no extra fields ({field})"
+                    );
+                }
+                match (format, strict) {
+                    ("gemini", _) => {
+                        keys_ok(schema, &gemini_key)
+                            .unwrap_or_else(|k| panic!("{path}: {name}: Gemini key {k:?}"));
+                        if !schema.is_null() {
+                            gemini_keywords_ok(schema)
+                                .unwrap_or_else(|k| panic!("{path}: {name}: Gemini keyword {k:?}"));
+                        }
+                    }
+                    (_, true) => {
+                        strict_ok(schema).unwrap_or_else(|e| panic!("{path}: {name}: strict: {e}"))
+                    }
+                    _ => keys_ok(schema, &anthropic_key)
+                        .unwrap_or_else(|k| panic!("{path}: {name}: key {k:?}")),
+                }
+                if format == "mcp" {
+                    if let Some(out) = tool.get("outputSchema") {
+                        assert_eq!(
+                            out["type"], "object",
+                            "{path}: outputSchema only with an object root"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        tools_seen, 1357,
+        "every tool of the catalogue, in every format"
+    );
+}
+
+#[tokio::test]
+async fn renamed_arguments_come_back_to_their_original_names() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    // github has flattened keys over 64 characters: renamed for every provider.
+    let (_, bundle) = get(&router, &format!("{BASE}/toolkits/github?format=anthropic")).await;
+    let map: ArgumentMap = serde_json::from_value(bundle["argumentMap"].clone()).unwrap();
+    let renamed = bundle["tools"].as_array().unwrap().iter().find_map(|tool| {
+        let props = tool["input_schema"]["properties"].as_object()?;
+        let name = tool["name"].as_str()?;
+        let node = map.0.get(name)?;
+        let props_map = serde_json::to_value(node).ok()?;
+        let renamed = props_map["properties"]
+            .as_object()?
+            .iter()
+            .find(|(_, v)| v.get("from").is_some())?;
+        let original = renamed.1["from"].as_str()?.to_owned();
+        props
+            .contains_key(renamed.0)
+            .then(|| (name.to_owned(), renamed.0.clone(), original))
+    });
+    let (name, sent, original) = renamed.expect("a tool with a renamed key");
+    assert!(
+        original.len() > 64 && sent.len() <= 64,
+        "{original} → {sent}"
+    );
+    let restored = restore_arguments(&map, &name, json!({ sent.clone(): "value" }));
+    assert_eq!(restored, json!({ original: "value" }));
+}
+
+#[tokio::test]
+async fn a_bad_format_or_strict_mode_is_a_400_naming_what_is_valid() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let (status, err) = get(&router, &format!("{BASE}/toolkits/gmail?format=claude")).await;
+    assert_eq!(status, 400);
+    let message = err["error"].as_str().unwrap();
+    for valid in ["openai", "openai-responses", "anthropic", "gemini", "mcp"] {
+        assert!(message.contains(valid), "{message}");
+    }
+    let (status, _) = get(
+        &router,
+        &format!("{BASE}/toolkits/gmail?format=anthropic&strict=true"),
+    )
+    .await;
+    assert_eq!(status, 400, "strict is OpenAI's");
+    let (status, _) = get(&router, &format!("{BASE}/toolkits/gmail?strict=true")).await;
+    assert_eq!(status, 400, "strict needs a format");
+    let (status, tool) = get(&router, &format!("{BASE}/toolkits/gmail/GMAIL_SEND_EMAIL")).await;
+    assert_eq!(
+        (status, tool["slug"].as_str()),
+        (200, Some("GMAIL_SEND_EMAIL")),
+        "without format, unchanged"
+    );
+    let (status, one) = get(
+        &router,
+        &format!("{BASE}/toolkits/gmail/GMAIL_SEND_EMAIL?format=openai&strict=true"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["tools"].as_array().unwrap().len(), 1);
+    assert_eq!(one["tools"][0]["function"]["strict"], true);
+    assert!(
+        one["changes"].as_array().is_some_and(|c| !c.is_empty()),
+        "strict lists what it altered"
+    );
+}
+
+#[tokio::test]
+async fn batch_get_finds_tools_across_toolkits_and_lists_the_unknown() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let (status, batch) = get(
+        &router,
+        &format!("{BASE}/tools?slugs=GMAIL_SEND_EMAIL,NOPE_TOOL,GITHUB_CREATE_AN_ISSUE"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let found: Vec<&str> = batch["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["GMAIL_SEND_EMAIL", "GITHUB_CREATE_AN_ISSUE"]);
+    assert_eq!(batch["unknown"], json!(["NOPE_TOOL"]));
+    assert!(batch["tools"][0]["inputParameters"]["properties"].is_object());
+    let (status, bundle) = get(
+        &router,
+        &format!("{BASE}/tools?slugs=GMAIL_SEND_EMAIL,NOPE_TOOL&format=gemini"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(bundle["format"], "gemini");
+    assert_eq!(bundle["tools"].as_array().unwrap().len(), 1);
+    assert_eq!(bundle["unknown"], json!(["NOPE_TOOL"]));
+    let many: Vec<String> = (0..129).map(|i| format!("T{i}")).collect();
+    let (status, _) = get(&router, &format!("{BASE}/tools?slugs={}", many.join(","))).await;
+    assert_eq!(status, 400, "at most 128");
+    for bad in [
+        "",
+        "?q=x&slugs=A",
+        "?slugs=A&toolkit=gmail",
+        "?q=x&format=openai",
+    ] {
+        let (status, _) = get(&router, &format!("{BASE}/tools{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn search_ranks_the_right_tools_first_and_pages() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let first = |q: &str| {
+        let router = router.clone();
+        let path = format!("{BASE}/tools?q={}", q.replace(' ', "%20"));
+        async move {
+            let (status, answer) = get(&router, &path).await;
+            assert_eq!(status, 200);
+            answer["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["slug"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(first("send an email").await[0], "GMAIL_SEND_EMAIL");
+    assert!(first("create issue").await[..3].contains(&"GITHUB_CREATE_AN_ISSUE".to_string()));
+    assert!(first("google calendar event").await[0].starts_with("GOOGLECALENDAR_"));
+    let (_, only) = get(&router, &format!("{BASE}/tools?q=create&toolkit=notion")).await;
+    assert!(only["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["toolkitSlug"] == "notion"));
+    // Paging: two pages of 5 are the first 10, without repeats.
+    let (_, ten) = get(&router, &format!("{BASE}/tools?q=list&limit=10")).await;
+    let (_, page1) = get(&router, &format!("{BASE}/tools?q=list&limit=5")).await;
+    let cursor = page1["nextCursor"].as_str().unwrap();
+    let (_, page2) = get(
+        &router,
+        &format!("{BASE}/tools?q=list&limit=5&cursor={cursor}"),
+    )
+    .await;
+    let joined: Vec<&Value> = page1["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["results"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        joined,
+        ten["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    let (status, _) = get(&router, &format!("{BASE}/tools?q=list&cursor=garbage")).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_change_feed_says_what_changed_and_nothing_else() {
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    engine.run(SyncRequest::full()).await.unwrap();
+    let router = router(
+        Arc::new(CacheReader::new(store, ReaderConfig::new(Duration::ZERO))),
+        None,
+    );
+    let before = composio_schema_cache::cache::timestamp(std::time::SystemTime::now());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    emu.edit_description("linkedin", "LINKEDIN_GET_MY_INFO", "A new description");
+    emu.bump_version("linkedin");
+    emu.remove_tool("firecrawl", "FIRECRAWL_SCRAPE");
+    emu.bump_version("github");
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success && report.changes_recorded, "{report:?}");
+    let counts = report.changes.unwrap();
+    assert_eq!(
+        (
+            counts.added,
+            counts.removed,
+            counts.changed,
+            counts.deprecated
+        ),
+        (0, 1, 1, 0)
+    );
+
+    let (status, feed) = get(&router, &format!("{BASE}/changes?since={before}")).await;
+    assert_eq!(status, 200, "{feed}");
+    let changes = feed["changes"].as_array().unwrap();
+    let seen: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["toolkit"].as_str().unwrap(),
+                c["tool"].as_str().unwrap(),
+                c["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.contains(&("linkedin", "LINKEDIN_GET_MY_INFO", "changed")));
+    assert!(seen.contains(&("firecrawl", "FIRECRAWL_SCRAPE", "removed")));
+    let changed = changes.iter().find(|c| c["kind"] == "changed").unwrap();
+    assert_eq!(changed["toVersion"], "20260202_00");
+    assert_eq!(changed["syncId"], report.sync_id.as_str());
+    assert!(
+        seen.iter().all(|(t, _, _)| *t != "github"),
+        "a version bump alone is no change"
+    );
+
+    let (_, linkedin_only) = get(
+        &router,
+        &format!("{BASE}/changes?since={before}&toolkit=linkedin"),
+    )
+    .await;
+    assert_eq!(linkedin_only["changes"].as_array().unwrap().len(), 1);
+    let (_, paged) = get(&router, &format!("{BASE}/changes?since={before}&limit=1")).await;
+    assert_eq!(paged["changes"].as_array().unwrap().len(), 1);
+    let cursor = paged["nextCursor"].as_str().unwrap();
+    let (_, rest) = get(
+        &router,
+        &format!("{BASE}/changes?since={before}&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(rest["changes"].as_array().unwrap().len(), 1);
+    assert!(rest["nextCursor"].is_null());
+    assert_ne!(rest["changes"][0], paged["changes"][0]);
+    let (_, later) = get(
+        &router,
+        &format!(
+            "{BASE}/changes?since={}",
+            report.started_at
+        ),
+    )
+    .await;
+    assert_eq!(
+        later["changes"].as_array().unwrap().len(),
+        2,
+        "the record's time is its publish"
+    );
+    for bad in [
+        "",
+        "?since=yesterday",
+        "?since=2026-01-01T00:00:00Z&limit=0",
+    ] {
+        let (status, _) = get(&router, &format!("{BASE}/changes{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_toolkit_route_shows_each_tools_compatibility_report() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let (_, github) = get(&router, &format!("{BASE}/toolkits/github")).await;
+    let with_report: Vec<&Value> = github["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t.get("compat").is_some())
+        .collect();
+    assert!(!with_report.is_empty());
+    assert!(
+        with_report
+            .iter()
+            .any(|t| t["compat"]["renamedKeys"].as_u64().unwrap_or(0) > 0),
+        "github's long flattened keys need renaming"
+    );
+    let (_, gmail) = get(&router, &format!("{BASE}/toolkits/gmail/GMAIL_SEND_EMAIL")).await;
+    assert!(
+        gmail["compat"]["strict"].is_object(),
+        "strict mode rewrites optional properties: {}",
+        gmail["compat"]
+    );
+}
