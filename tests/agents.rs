@@ -519,10 +519,7 @@ async fn the_change_feed_says_what_changed_and_nothing_else() {
     assert_ne!(rest["changes"][0], paged["changes"][0]);
     let (_, later) = get(
         &router,
-        &format!(
-            "{BASE}/changes?since={}",
-            report.started_at
-        ),
+        &format!("{BASE}/changes?since={}", report.started_at),
     )
     .await;
     assert_eq!(

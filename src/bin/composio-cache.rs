@@ -2,11 +2,13 @@
 
 use clap::{Parser, Subcommand};
 use composio_schema_cache::app::{build_engine, build_router, build_store, init_tracing};
-use composio_schema_cache::cache::Meta;
+use composio_schema_cache::cache::{CachedToolSchema, CachedToolkit, Meta, Slug};
 use composio_schema_cache::composio::ApiKey;
 use composio_schema_cache::config::{Config, StoreConfig};
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig, RateLimit};
-use composio_schema_cache::http;
+use composio_schema_cache::http::{
+    self, bundle_bytes, requested, CacheReader, Encoding, StatusAnswer,
+};
 use composio_schema_cache::store::ObjectKey;
 use composio_schema_cache::sync::{SyncEngine, SyncEvent, SyncReport, SyncRequest};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -39,8 +41,43 @@ enum Command {
         #[arg(long)]
         allow_shrink: bool,
     },
-    /// Print the published meta (without its index) and the last run's report.
-    Status,
+    /// Whether the cache is fresh and the last sync clean: one line, exit 0 if so, 1 if not.
+    Status {
+        /// Unhealthy when the published cache is older than this (e.g. 26h, 90m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        max_age: Option<Duration>,
+        /// Print the verdict and the whole status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the cached tools (offline: the cache only).
+    Search {
+        /// What to look for, e.g. "send an email".
+        query: String,
+        /// Only this toolkit's tools.
+        #[arg(long)]
+        toolkit: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print provider-ready tools from the cache (offline), e.g. `export --format anthropic --toolkit github > tools.json`.
+    Export {
+        /// openai, openai-responses, anthropic, gemini or mcp.
+        #[arg(long)]
+        format: String,
+        /// OpenAI strict mode (openai and openai-responses only).
+        #[arg(long)]
+        strict: bool,
+        /// Every tool of this toolkit.
+        #[arg(long, conflicts_with = "tools")]
+        toolkit: Option<String>,
+        /// These tools, comma-separated (across toolkits).
+        #[arg(long, value_delimiter = ',')]
+        tools: Vec<String>,
+    },
     /// Serve every route over the configured store.
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -110,33 +147,118 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             };
             sync_and_print(engine, request).await
         }
-        Command::Status => {
+        Command::Status { max_age, json } => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
-            let meta = store
-                .get(&ObjectKey::Meta)
-                .await
-                .map_err(|e| e.to_string())?;
-            let last = store
+            let reader = CacheReader::new(store.clone(), config.read.reader_config());
+            let view = reader.meta().await.map_err(|e| e.to_string())?.view;
+            let last_run = store
                 .get(&ObjectKey::LastRun)
                 .await
-                .map_err(|e| e.to_string())?;
-            let parse =
-                |o: Option<composio_schema_cache::store::StoredObject>| -> serde_json::Value {
-                    o.and_then(|o| serde_json::from_slice(&o.body).ok())
-                        .unwrap_or(serde_json::Value::Null)
-                };
-            let mut meta = parse(meta);
-            if let Some(index) = meta.as_object_mut().and_then(|m| m.remove("toolkits")) {
-                let summary: Vec<serde_json::Value> = index
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| serde_json::json!({"slug": e["slug"], "toolCount": e["toolCount"], "version": e["version"], "stale": e["stale"]}))
-                    .collect();
-                meta["toolkits"] = summary.into();
+                .map_err(|e| e.to_string())?
+                .and_then(|o| serde_json::from_slice(&o.body).ok());
+            let status = StatusAnswer::new(view.as_deref(), last_run);
+            let verdict = status.verdict(max_age);
+            if json {
+                let out = serde_json::json!({
+                    "ok": verdict.ok,
+                    "reason": verdict.reason,
+                    "location": store.location(),
+                    "status": status,
+                });
+                println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+            } else {
+                println!("{}", verdict.reason);
             }
-            let out = serde_json::json!({"location": store.location(), "meta": meta, "lastRun": parse(last)});
-            println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+            Ok(if verdict.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Search {
+            query,
+            toolkit,
+            limit,
+            json,
+        } => {
+            let store = build_store(&config).await.map_err(|e| e.to_string())?;
+            let reader = CacheReader::new(store, config.read.reader_config());
+            let view = reader
+                .meta()
+                .await
+                .map_err(|e| e.to_string())?
+                .view
+                .ok_or("no cache: sync first")?;
+            let (hits, total) =
+                view.search_index()
+                    .search(&query, toolkit.as_deref(), 0, limit.max(1));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits).expect("json"));
+            } else {
+                for hit in &hits {
+                    println!("{:>6.2}  {:<48} {}", hit.score, hit.slug, hit.name);
+                }
+                eprintln!("{} of {total} matching tools", hits.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            format,
+            strict,
+            toolkit,
+            tools,
+        } => {
+            let requested = requested(Some(&format), strict.then_some(true))
+                .map_err(|e| e.to_string())?
+                .expect("a format");
+            let store = build_store(&config).await.map_err(|e| e.to_string())?;
+            let reader = CacheReader::new(store, config.read.reader_config());
+            let view = reader
+                .meta()
+                .await
+                .map_err(|e| e.to_string())?
+                .view
+                .ok_or("no cache: sync first")?;
+            let mut chosen: Vec<CachedToolSchema> = Vec::new();
+            let mut unknown = Vec::new();
+            match (toolkit, tools.is_empty()) {
+                (Some(slug), _) => {
+                    let slug = Slug::parse(&slug).map_err(|e| format!("--toolkit: {e}"))?;
+                    let entry = view
+                        .entry(&slug)
+                        .ok_or_else(|| format!("toolkit {slug} is not in the cache"))?;
+                    let bytes = reader
+                        .toolkit_bytes(entry)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let toolkit: CachedToolkit =
+                        serde_json::from_slice(&bytes.body).map_err(|e| e.to_string())?;
+                    chosen = toolkit.tools;
+                }
+                (None, false) => {
+                    for slug in tools {
+                        let Some((entry, index)) = view.locate(&slug) else {
+                            unknown.push(slug);
+                            continue;
+                        };
+                        let bytes = reader
+                            .tool(entry, index, Encoding::Identity)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("tool {slug} vanished"))?;
+                        chosen.push(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?);
+                    }
+                }
+                (None, true) => return Err("pass --toolkit SLUG or --tools A,B".into()),
+            }
+            let unknown = (!unknown.is_empty()).then_some(unknown);
+            let body =
+                bundle_bytes(&chosen, requested, unknown.as_deref()).map_err(|e| e.to_string())?;
+            println!("{}", String::from_utf8_lossy(&body));
+            if let Some(unknown) = unknown {
+                eprintln!("not in the cache: {}", unknown.join(", "));
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { addr } => {

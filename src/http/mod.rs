@@ -10,11 +10,13 @@ mod representation;
 mod routes;
 mod sync_routes;
 
+pub use agent_routes::{bundle_bytes, requested, Requested};
 pub use reader::{
     decode_cursor, encode_cursor, CacheReader, ListRoute, MetaRead, MetaView, Page, ReadError,
     ReaderConfig, DEFAULT_MAX_ANSWER_BYTES,
 };
 pub use representation::{escaped_len, Encoding, STALE_HEADER};
+pub use routes::{StatusAnswer, Verdict};
 pub use sync_routes::{SyncBudget, SyncOptions};
 
 use crate::sync::{SyncError, Syncer};

@@ -386,7 +386,60 @@ pub struct StaleToolkit {
     pub last_error: Option<String>,
 }
 
+/// What monitoring concludes from a status: healthy, or the first reason not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub ok: bool,
+    /// One line: why not, or what is fine.
+    pub reason: String,
+}
+
 impl StatusAnswer {
+    /// Healthy means: a published cache, younger than `max_age` when given,
+    /// whose last run succeeded, with no toolkit served from a stale copy.
+    pub fn verdict(&self, max_age: Option<std::time::Duration>) -> Verdict {
+        let fail = |reason: String| Verdict { ok: false, reason };
+        let Some(meta) = &self.meta else {
+            return fail("no cache: nothing has been published yet".into());
+        };
+        let age = self.cache_age_seconds.unwrap_or(u64::MAX);
+        if let Some(max) = max_age {
+            if age > max.as_secs() {
+                return fail(format!(
+                    "too old: last synced {} ago (at {}), more than {}",
+                    humantime::format_duration(std::time::Duration::from_secs(age)),
+                    meta.last_synced_at,
+                    humantime::format_duration(max)
+                ));
+            }
+        }
+        if let Some(run) = self.last_run.as_ref().filter(|r| !r.success) {
+            return fail(format!(
+                "the last sync failed ({}): {}",
+                run.started_at,
+                run.message.as_deref().unwrap_or("no message")
+            ));
+        }
+        if !meta.stale.is_empty() {
+            let slugs: Vec<&str> = meta.stale.iter().map(|s| s.slug.as_str()).collect();
+            return fail(format!(
+                "{} toolkit(s) served from a stale copy: {}",
+                slugs.len(),
+                slugs.join(", ")
+            ));
+        }
+        Verdict {
+            ok: true,
+            reason: format!(
+                "fresh: synced {} ago, {} toolkits, {} tools",
+                humantime::format_duration(std::time::Duration::from_secs(age)),
+                meta.toolkit_count,
+                meta.total_tool_count
+            ),
+        }
+    }
+
     pub fn new(view: Option<&MetaView>, last_run: Option<SyncReport>) -> Self {
         let meta = view.map(|v| {
             let m = &v.meta;

@@ -1,0 +1,189 @@
+//! The CLI as a user runs it: the built `composio-cache` binary against the
+//! emulator and a directory cache. Exit codes are part of its contract.
+
+mod support;
+
+use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget};
+use serde_json::Value;
+use std::process::Output;
+use std::time::Duration;
+use support::emulator;
+
+struct Cli {
+    dir: tempfile::TempDir,
+    base_url: String,
+    key: String,
+}
+
+impl Cli {
+    fn new(emu: &composio_schema_cache::emulator::Emulator) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            base_url: emu.base_url(),
+            key: emu.api_key(),
+        }
+    }
+
+    /// Runs the CLI on its own thread, so the in-process emulator keeps serving.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_composio-cache"));
+        command
+            .args(args)
+            .env("COMPOSIO_API_KEY", &self.key)
+            .env("COMPOSIO_BASE_URL", &self.base_url)
+            .env("COMPOSIO_RETRY_BUDGET_MS", "300")
+            .env("COMPOSIO_MAX_RETRIES", "1")
+            .env("CACHE_DIR", self.dir.path())
+            .env_remove("CACHE_BUCKET")
+            .env("RUST_LOG", "error");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn status_exits_non_zero_with_one_line_saying_why() {
+    let emu = emulator().await;
+    let cli = Cli::new(&emu);
+
+    let none = cli.run(&["status", "--max-age", "26h"]).await;
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stdout).starts_with("no cache"),
+        "{}",
+        text(&none.stdout)
+    );
+
+    let sync = cli.run(&["sync"]).await;
+    assert!(sync.status.success(), "{}", text(&sync.stderr));
+    let fresh = cli.run(&["status", "--max-age", "26h"]).await;
+    assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh.stdout));
+    assert_eq!(text(&fresh.stdout).lines().count(), 1);
+    assert!(text(&fresh.stdout).starts_with("fresh"));
+    let json: Value = serde_json::from_slice(&cli.run(&["status", "--json"]).await.stdout).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["status"]["meta"]["toolkitCount"], 7);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let old = cli.run(&["status", "--max-age", "1s"]).await;
+    assert_eq!(old.status.code(), Some(1));
+    assert!(
+        text(&old.stdout).starts_with("too old"),
+        "{}",
+        text(&old.stdout)
+    );
+
+    // A toolkit that keeps failing is served stale: unhealthy.
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::Status(502), FaultTarget::Tools),
+    );
+    assert!(cli.run(&["sync", "--full"]).await.status.success());
+    let stale = cli.run(&["status"]).await;
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        text(&stale.stdout).contains("stale copy: linkedin"),
+        "{}",
+        text(&stale.stdout)
+    );
+
+    // A failed run: the sync exits non-zero, and so does status.
+    emu.set_listing_fault(
+        "auth_configs",
+        Fault::always(FaultKind::Status(500), FaultTarget::Both),
+    );
+    let failed = cli.run(&["sync"]).await;
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        text(&failed.stderr).contains("auth configs"),
+        "{}",
+        text(&failed.stderr)
+    );
+    let after = cli.run(&["status"]).await;
+    assert_eq!(after.status.code(), Some(1));
+    assert!(
+        text(&after.stdout).starts_with("the last sync failed"),
+        "{}",
+        text(&after.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_sync_that_would_drop_most_toolkits_fails_unless_allowed() {
+    let emu = emulator().await;
+    let cli = Cli::new(&emu);
+    assert!(cli.run(&["sync"]).await.status.success());
+    emu.set_auth_configs(vec![]);
+    let refused = cli.run(&["sync"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("drop 6 of the 7") && stderr.contains("--allow-shrink"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(
+        (report["success"].as_bool(), report["published"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let allowed = cli.run(&["sync", "--allow-shrink"]).await;
+    assert!(allowed.status.success(), "{}", text(&allowed.stderr));
+}
+
+#[tokio::test]
+async fn search_and_export_work_offline_from_the_cache() {
+    let emu = emulator().await;
+    let cli = Cli::new(&emu);
+    assert!(cli.run(&["sync"]).await.status.success());
+    emu.stop();
+
+    let found = cli.run(&["search", "create an issue"]).await;
+    assert!(found.status.success());
+    let top: Vec<String> = text(&found.stdout)
+        .lines()
+        .take(3)
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        top.iter().any(|l| l.contains("GITHUB_CREATE_AN_ISSUE")),
+        "{top:?}"
+    );
+
+    let export = cli
+        .run(&["export", "--format", "anthropic", "--toolkit", "linkedin"])
+        .await;
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let bundle: Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(bundle["format"], "anthropic");
+    assert_eq!(bundle["tools"].as_array().unwrap().len(), 4);
+    assert!(bundle["tools"][0]["input_schema"].is_object());
+
+    let some = cli
+        .run(&[
+            "export",
+            "--format",
+            "openai",
+            "--strict",
+            "--tools",
+            "LINKEDIN_GET_MY_INFO,NOPE",
+        ])
+        .await;
+    assert_eq!(some.status.code(), Some(1), "an unknown tool is an error");
+    let bundle: Value = serde_json::from_slice(&some.stdout).unwrap();
+    assert_eq!(bundle["tools"][0]["function"]["strict"], true);
+    assert_eq!(bundle["unknown"][0], "NOPE");
+    let bad = cli
+        .run(&["export", "--format", "claude", "--toolkit", "linkedin"])
+        .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("openai-responses"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
