@@ -1,7 +1,7 @@
 //! Wiring shared by the binaries: build the store, the client and the engine
 //! once from a `Config`, and set up logging.
 
-use crate::composio::ComposioClient;
+use crate::composio::{ApiKey, ComposioClient};
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::http::{router_and_doc, CacheReader, RouterParts};
 use crate::store::{FsStore, S3Store, Store, StoreError};
@@ -14,6 +14,8 @@ use tracing_subscriber::layer::SubscriberExt;
 pub enum SetupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("COMPOSIO_API_KEY_SECRET {secret}: {detail}")]
+    Secret { secret: String, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("Composio client: {0}")]
@@ -32,6 +34,71 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, SetupError> 
         }
         StoreConfig::Dir { dir, prefix } => Arc::new(FsStore::new(dir, prefix)?),
     })
+}
+
+/// The key from Secrets Manager, once, when `COMPOSIO_API_KEY` is not set
+/// and `COMPOSIO_API_KEY_SECRET` names a secret. Its value is the bare key or
+/// JSON with a `COMPOSIO_API_KEY` or `apiKey` field; it never reaches a log.
+pub async fn resolve_api_key(config: &mut Config) -> Result<(), SetupError> {
+    let Some(secret) = config.composio.api_key_secret.clone() else {
+        return Ok(());
+    };
+    if config.composio.api_key.is_some() {
+        return Ok(());
+    }
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&shared);
+    config.composio.api_key = Some(key_from_secrets_manager(&client, &secret).await?);
+    Ok(())
+}
+
+/// The key held by `secret` (a name or an ARN).
+pub async fn key_from_secrets_manager(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &str,
+) -> Result<ApiKey, SetupError> {
+    let fail = |detail: String| SetupError::Secret {
+        secret: secret.to_owned(),
+        detail,
+    };
+    let value = client
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    let text = value
+        .secret_string()
+        .ok_or_else(|| fail("the secret has no string value".into()))?;
+    key_from_secret(text).ok_or_else(|| {
+        fail(
+            "no key in the secret (expected the bare key, or JSON with COMPOSIO_API_KEY or apiKey)"
+                .into(),
+        )
+    })
+}
+
+/// A secret's value: the bare key, or JSON `{"COMPOSIO_API_KEY": ...}` / `{"apiKey": ...}`.
+pub fn key_from_secret(value: &str) -> Option<ApiKey> {
+    let value = value.trim();
+    if value.starts_with('{') {
+        let json: serde_json::Value = serde_json::from_str(value).ok()?;
+        let key = ["COMPOSIO_API_KEY", "apiKey"]
+            .iter()
+            .find_map(|field| json.get(*field)?.as_str())?;
+        return ApiKey::new(key);
+    }
+    ApiKey::new(value)
+}
+
+/// Logs and metrics, the Lambda way (see `init_tracing` and `telemetry`).
+pub fn init_telemetry(default_level: &str) {
+    init_tracing(default_level);
+    crate::telemetry::init_metrics(&crate::telemetry::MetricsConfig::from_lookup(|name| {
+        std::env::var(name).ok()
+    }));
 }
 
 /// The one router, over a warm reader of `store`; `engine` enables `POST /sync`.
@@ -73,7 +140,9 @@ pub fn init_tracing(default_level: &str) {
         default_level,
     );
     let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
+    // The builder filters at INFO by default: let the filter decide instead.
     let builder = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_target(false);
     let result = if json {
@@ -118,6 +187,22 @@ pub fn log_filter(
 mod tests {
     use super::*;
     use tracing::Level;
+
+    #[test]
+    fn a_secret_holds_the_bare_key_or_json() {
+        let show = |v: &str| key_from_secret(v).map(|k| k.redact("K1 K2 K3"));
+        assert_eq!(show("K1"), Some("[redacted] K2 K3".into()));
+        assert_eq!(
+            show(r#"{"COMPOSIO_API_KEY": "K2"}"#),
+            Some("K1 [redacted] K3".into())
+        );
+        assert_eq!(
+            show(r#"{"apiKey": "K3", "other": 1}"#),
+            Some("K1 K2 [redacted]".into())
+        );
+        assert!(key_from_secret(r#"{"nothing": "here"}"#).is_none());
+        assert!(key_from_secret("  ").is_none());
+    }
 
     #[test]
     fn the_lambda_level_wins_then_rust_log_then_the_default() {

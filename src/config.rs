@@ -14,7 +14,8 @@ const NONE: &str = "(none)";
 
 /// (name, default, meaning) of every variable the service reads.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
-    ("COMPOSIO_API_KEY", NONE, "Composio project API key; needed to sync, never logged"),
+    ("COMPOSIO_API_KEY", NONE, "Composio project API key; needed to sync, never logged (local runs)"),
+    ("COMPOSIO_API_KEY_SECRET", NONE, "Secrets Manager secret (name or ARN) holding the key, read once at start when COMPOSIO_API_KEY is unset: the bare key, or JSON with `COMPOSIO_API_KEY` or `apiKey` (the deployed sync function)"),
     ("COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio API base URL; https, or plain http to loopback only (the emulator)"),
     ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool", "comma-separated toolkits that need no auth config"),
     ("COMPOSIO_MAX_RPS", "25", "ceiling of the client's request rate per process (0 = none); it adapts below this to what the server signals; 25/s = 1,500/min, under the starter plan's 2,000/min"),
@@ -41,6 +42,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("READ_CACHE_CONTROL", "public, max-age=60, stale-while-revalidate=600", "`Cache-Control` of read answers (errors are `no-store`)"),
     ("AWS_LAMBDA_LOG_FORMAT", "Text", "`JSON` for one JSON object per log line (set by the functions' LoggingConfig), with the span's `syncId` / `requestId`"),
     ("AWS_LAMBDA_LOG_LEVEL", NONE, "log level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL; set by LoggingConfig); wins over RUST_LOG"),
+    ("METRICS_FORMAT", NONE, "`emf` for CloudWatch Embedded Metric Format records (stdout on Lambda, stderr elsewhere); on by default under Lambda, `none` turns them off"),
+    ("METRICS_NAMESPACE", "ComposioSchemaCache", "CloudWatch namespace of the metrics (dimension: `FunctionName`)"),
     ("RUST_LOG", "info", "log filter: a level and `target=level` pairs, e.g. `warn,composio_schema_cache=debug`"),
 ];
 
@@ -85,6 +88,8 @@ impl StoreConfig {
 #[derive(Debug, Clone)]
 pub struct ComposioConfig {
     pub api_key: Option<ApiKey>,
+    /// Where to read the key when `api_key` is unset (Secrets Manager).
+    pub api_key_secret: Option<String>,
     pub base_url: String,
     pub no_auth_toolkits: Vec<Slug>,
     pub max_rps: Option<u32>,
@@ -275,6 +280,7 @@ fn composio<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ComposioCon
     let max_rps = vars.number("COMPOSIO_MAX_RPS")?;
     Ok(ComposioConfig {
         api_key: (vars.get)("COMPOSIO_API_KEY").and_then(ApiKey::new),
+        api_key_secret: vars.text("COMPOSIO_API_KEY_SECRET"),
         base_url,
         no_auth_toolkits,
         max_rps: (max_rps > 0).then_some(max_rps.min(u64::from(u32::MAX)) as u32),

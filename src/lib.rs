@@ -12,4 +12,5 @@ pub mod http;
 pub mod lambda;
 pub mod store;
 pub mod sync;
+pub mod telemetry;
 pub mod wire;

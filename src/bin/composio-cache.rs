@@ -1,7 +1,9 @@
 //! The local CLI: sync, status, serve, and an offline demo on the bundled catalog.
 
 use clap::{Parser, Subcommand};
-use composio_schema_cache::app::{build_engine, build_router, build_store, init_tracing};
+use composio_schema_cache::app::{
+    build_engine, build_router, build_store, init_telemetry, resolve_api_key,
+};
 use composio_schema_cache::cache::{CachedToolSchema, CachedToolkit, Meta, Slug};
 use composio_schema_cache::composio::ApiKey;
 use composio_schema_cache::config::{Config, StoreConfig};
@@ -124,7 +126,7 @@ async fn main() -> ExitCode {
         Command::Serve { .. } | Command::Emulator { .. } => "info",
         _ => "warn",
     };
-    init_tracing(default_log);
+    init_telemetry(default_log);
     match run(cli.command).await {
         Ok(code) => code,
         Err(message) => {
@@ -135,7 +137,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<ExitCode, String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    if matches!(command, Command::Sync { .. } | Command::Serve { .. }) {
+        resolve_api_key(&mut config)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     match command {
         Command::Sync { full, allow_shrink } => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;

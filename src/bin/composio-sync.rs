@@ -1,7 +1,9 @@
 //! The sync Lambda: API Gateway `POST .../sync`, the EventBridge schedule, and
 //! direct invokes (`{}` or `{"full": true}`). Clients are built once per cold start.
 
-use composio_schema_cache::app::{build_engine, build_router, build_store, init_tracing};
+use composio_schema_cache::app::{
+    build_engine, build_router, build_store, init_telemetry, resolve_api_key,
+};
 use composio_schema_cache::config::Config;
 use composio_schema_cache::lambda::handle_sync_event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -9,8 +11,9 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing("info");
-    let config = Config::from_env()?;
+    init_telemetry("info");
+    let mut config = Config::from_env()?;
+    resolve_api_key(&mut config).await?;
     let store = build_store(&config).await?;
     let engine = build_engine(&config, store.clone())?;
     let app = build_router(&config, store, Some(std::sync::Arc::new(engine.clone())));

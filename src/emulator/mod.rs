@@ -9,8 +9,10 @@
 #![allow(clippy::result_large_err)]
 
 mod catalog;
+mod lambda_runtime;
 
 pub use catalog::{bundled_catalog_dir, Catalog, CatalogToolkit, BASE_VERSION};
+pub use lambda_runtime::RuntimeApi;
 
 use crate::wire::{
     AuthConfig, AuthConfigToolkit, ErrorBody, ErrorEnvelope, Page, RateLimitBody, ToolToolkit,

@@ -154,9 +154,13 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
         cache_control: parts.cache_control,
         doc: doc.clone(),
     };
+    let metered = read_state.reader.clone();
+    let read_metrics = axum::middleware::from_fn(move |request, next| {
+        read_metrics(metered.clone(), request, next)
+    });
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::read_routes(read_state.clone()))
-        .merge(agent_routes::agent_routes(read_state))
+        .merge(routes::read_routes(read_state.clone()).route_layer(read_metrics.clone()))
+        .merge(agent_routes::agent_routes(read_state).route_layer(read_metrics))
         .merge(sync_routes::sync_routes(parts.sync))
         .split_for_parts();
     let json = serde_json::to_vec(&api).expect("the OpenAPI document serializes");
@@ -201,10 +205,27 @@ async fn request_span(request: axum::extract::Request, next: axum::middleware::N
         })
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let span = tracing::info_span!("request", requestId = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    response
+}
+
+/// Read latency, cache hits and misses and the cache's age, as metrics.
+async fn read_metrics(
+    reader: Arc<CacheReader>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::telemetry::record_read(
+        started.elapsed(),
+        || reader.cache_counts(),
+        || reader.held_meta_age(),
+    );
     response
 }
 

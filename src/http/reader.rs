@@ -296,6 +296,11 @@ impl CacheReader {
         self.answers.weight()
     }
 
+    /// The age of the meta held now, if one is (no I/O).
+    pub fn held_meta_age(&self) -> Option<Duration> {
+        self.held().as_ref().and_then(|h| h.view.age())
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, Option<HeldMeta>> {
         self.meta.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -244,6 +244,7 @@ impl SyncEngine {
                 tracing::warn!(error = %e, "could not release the sync lease; it will expire")
             }
         }
+        crate::telemetry::record_sync(&report);
         tracing::info!(
             success = report.success,
             toolkits = report.toolkits,
@@ -462,6 +463,7 @@ impl SyncEngine {
         report.success = true;
         report.toolkits = meta.toolkit_count;
         report.tools = meta.total_tool_count;
+        report.stale = meta.toolkits.iter().filter(|e| e.stale).count();
         let changes = changes_between(&previous.index, &meta.toolkits);
         report.changes = Some(ChangeCounts::of(&changes));
         report.changes_recorded = self

@@ -58,6 +58,9 @@ pub struct SyncReport {
     pub fetched: usize,
     /// Toolkit objects written (content changed, new, or repaired).
     pub written: usize,
+    /// Toolkits in the published index served from their last good copy.
+    #[serde(default)]
+    pub stale: usize,
     /// Toolkits left as they were (not fetched, or fetched and identical).
     pub unchanged: usize,
     /// Toolkits whose object had been changed or deleted behind the index's back.
@@ -110,6 +113,7 @@ impl SyncReport {
             resumed_full_pass: None,
             fetched: 0,
             written: 0,
+            stale: 0,
             unchanged: 0,
             repaired: Vec::new(),
             removed: Vec::new(),

@@ -2,7 +2,6 @@
 //! benchmark table of the README. Measures and prints; asserts nothing.
 
 mod reads;
-mod runtime;
 mod stats;
 mod sync;
 

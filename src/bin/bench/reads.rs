@@ -3,12 +3,12 @@
 //! memory of `serve` and of the read bootstrap after walking a catalogue,
 //! and the read bootstrap's cold start.
 
-use crate::runtime::RuntimeApi;
 use crate::stats::{kb, ms, rss_kb, us, Samples, Table};
 use axum::body::Body;
 use axum::http::Request;
 use composio_schema_cache::composio::{ApiKey, ClientConfig, ComposioClient};
 use composio_schema_cache::config::Config;
+use composio_schema_cache::emulator::RuntimeApi;
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig};
 use composio_schema_cache::http::{router, CacheReader, ReaderConfig, BASE};
 use composio_schema_cache::store::{FsStore, MemoryStore, Store};

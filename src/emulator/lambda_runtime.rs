@@ -19,6 +19,7 @@ struct Inner {
     events: VecDeque<(String, Value)>,
     answers: Vec<(String, Value)>,
     first_poll: Option<Instant>,
+    last_id: String,
 }
 
 #[derive(Clone)]
@@ -67,10 +68,19 @@ impl RuntimeApi {
         None
     }
 
+    /// The request id of the last invocation.
+    pub fn last_request_id(&self) -> String {
+        self.lock().last_id.clone()
+    }
+
     /// Invokes the function with `event` and waits for its answer.
     pub async fn invoke(&self, event: Value, within: Duration) -> Result<Value, String> {
         let id = uuid::Uuid::new_v4().to_string();
-        self.lock().events.push_back((id.clone(), event));
+        {
+            let mut inner = self.lock();
+            inner.last_id = id.clone();
+            inner.events.push_back((id.clone(), event));
+        }
         self.queued.notify_waiters();
         let started = Instant::now();
         loop {
