@@ -43,6 +43,10 @@ struct Args {
     /// Only the rate-limit adaptation runs (with the others skipped).
     #[arg(long)]
     only_adaptation: bool,
+    /// Only what a release profile changes: the CLI sync process, in-process
+    /// reads of the real catalog, the bootstraps' size and init.
+    #[arg(long)]
+    only_profile: bool,
     /// Internal: the scale run's child process.
     #[arg(hide = true, num_args = 0..)]
     worker: Vec<String>,
@@ -108,6 +112,13 @@ async fn main() -> Result<(), String> {
         ),
     );
 
+    if args.only_profile {
+        sync::process_runs(&exe_dir, &catalog, 5, &mut table).await?;
+        reads::latencies(&catalog, "real catalog", 1000, &mut table).await?;
+        reads::cold_start(&exe_dir, 20, &mut table).await?;
+        println!("{}", table.markdown());
+        return Ok(());
+    }
     if args.only_adaptation {
         sync::rate_limited(1, &mut table).await?;
         println!("{}", table.markdown());
