@@ -102,13 +102,18 @@ def main():
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
     s3.create_bucket(Bucket=BUCKET)
+    # The key lives in Secrets Manager, as the template deploys it.
+    secrets = boto3.client("secretsmanager", endpoint_url=s3_url, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+    secrets.create_secret(Name="composio-e2e", SecretString=json.dumps({"COMPOSIO_API_KEY": KEY}))
 
     env = dict(os.environ,
-               COMPOSIO_API_KEY=KEY, COMPOSIO_BASE_URL=emulator_url,
+               COMPOSIO_API_KEY_SECRET="composio-e2e", COMPOSIO_BASE_URL=emulator_url,
                COMPOSIO_MAX_RETRIES="1", COMPOSIO_RETRY_BUDGET_MS="500",
                CACHE_BUCKET=BUCKET, CACHE_PREFIX=PREFIX, CACHE_S3_FORCE_PATH_STYLE="true",
                AWS_ENDPOINT_URL=s3_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                AWS_REGION="us-east-1", READ_META_TTL_MS="0", RUST_LOG="info")
+    env.pop("COMPOSIO_API_KEY", None)
     port = free_port()
     start(["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
            "--ignore-changes"], env=env,
@@ -122,10 +127,13 @@ def main():
     check(isinstance(report["durationMs"], int) and report["failed"] == [], "report has durationMs and no failures")
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    changes = [k for k in keys if k.startswith(PREFIX + "_changes/")]
+    keys = [k for k in keys if k not in changes]
     want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "browseai.json", "browser_tool.json",
                                        "firecrawl.json", "github.json", "googletasks.json",
                                        "linkedin.json", "perplexityai.json"])
     check(keys == want, f"bucket holds {len(keys)} objects in the reference layout")
+    check(len(changes) == 1 and changes[0].endswith(report["syncId"] + ".json"), "and the first sync's change record")
     meta = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "_meta.json")["Body"].read())
     check(meta["toolkitCount"] == 7 and meta["totalToolCount"] == 885, "meta counts")
     github = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "github.json")["Body"].read())
@@ -185,6 +193,10 @@ def main():
     check(meta3 == meta2, "the failed sync left the published meta untouched")
     logs = open(WATCH_LOG).read()
     check(len(logs) > 1000 and "sync" in logs, f"the functions' logs were captured ({len(logs)} bytes)")
+    emf = [json.loads(line[line.index("{"):]) for line in logs.splitlines() if '"_aws"' in line]
+    synced = [r for r in emf if "ToolkitsSynced" in r]
+    check(synced and synced[0]["ToolkitsSynced"] == 7 and synced[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ComposioSchemaCache",
+          f"the sync function emitted EMF metrics ({len(synced)} sync records)")
     check(all(KEY not in a for a in answers) and KEY not in logs, "the Composio key is in no log line and no answer")
     print("e2e: all cargo-lambda checks passed")
 

@@ -151,13 +151,9 @@ async fn main() -> Result<(), String> {
     let iterations = if args.quick { 100 } else { 2000 };
     reads::latencies(&catalog, "real catalog", iterations, &mut table).await?;
     let big = Catalog::synthetic(&catalog, scale.0, scale.1);
-    reads::latencies(
-        &big,
-        &format!("{} toolkits", scale.0),
-        iterations,
-        &mut table,
-    )
-    .await?;
+    let label = format!("{} toolkits", scale.0);
+    reads::latencies(&big, &label, iterations, &mut table).await?;
+    reads::search(&big, &label, &mut table).await?;
     if !args.skip_walks {
         reads::memory_walks(&exe_dir, &big, &mut table).await?;
     }

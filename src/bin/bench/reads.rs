@@ -173,6 +173,78 @@ pub async fn latencies(
     Ok(())
 }
 
+/// Search over the whole index: building it, and queries answered by the
+/// index itself (each query new to the answer cache) or repeated.
+pub async fn search(catalog: &Catalog, label: &str, table: &mut Table) -> Result<(), String> {
+    let store = Arc::new(MemoryStore::new());
+    fill(catalog, store.clone()).await?;
+    let reader = Arc::new(CacheReader::new(
+        store,
+        ReaderConfig::new(Duration::from_secs(3600)),
+    ));
+    let view = reader
+        .meta()
+        .await
+        .map_err(|e| e.to_string())?
+        .view
+        .ok_or("no meta")?;
+    let started = Instant::now();
+    let _ = view.search_index();
+    let built = started.elapsed();
+    let app = router(reader.clone(), None);
+    let words = [
+        "send",
+        "email",
+        "create",
+        "issue",
+        "list",
+        "repository",
+        "calendar",
+        "event",
+        "file",
+        "upload",
+        "user",
+        "message",
+        "search",
+        "update",
+        "delete",
+        "comment",
+        "pull",
+        "request",
+        "page",
+        "video",
+    ];
+    let (mut fresh, mut repeated) = (Samples::default(), Samples::default());
+    for i in 0..400 {
+        let q = format!(
+            "{}%20{}%20{i}",
+            words[i % words.len()],
+            words[(i * 7 + 3) % words.len()]
+        );
+        let uri = format!("{BASE}/tools?q={q}");
+        fresh.push(call(&app, &uri, None).await.0);
+        repeated.push(call(&app, &uri, None).await.0);
+    }
+    table.row(
+        format!(
+            "search GET /tools?q= ({label}, {} tools)",
+            catalog.total_tools()
+        ),
+        format!(
+            "p99 {} (new query) / {} (repeated)",
+            us(fresh.percentile(0.99)),
+            us(repeated.percentile(0.99))
+        ),
+        format!(
+            "p50 {} / {}; the index is built once per published meta, in {}",
+            us(fresh.median()),
+            us(repeated.median()),
+            ms(built)
+        ),
+    );
+    Ok(())
+}
+
 /// Walks every toolkit and one tool of each through `serve` and through the
 /// read bootstrap (on a stand-in Runtime API), then reads their memory.
 pub async fn memory_walks(
