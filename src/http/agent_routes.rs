@@ -4,8 +4,8 @@
 
 use super::extract::Params;
 use super::reader::{MetaView, ReadError};
-use super::representation::{self, Encoding, Freshness, Validators};
-use super::routes::ReadState;
+use super::representation::{Encoding, Validators};
+use super::routes::{conditional, ReadState};
 use super::{ApiError, ErrorAnswer};
 use crate::agent::{bundle, Bundle, Format, Hit, ToolSource};
 use crate::cache::changes::{ChangeKind, ChangeRecord};
@@ -240,16 +240,10 @@ where
     F: std::future::Future<Output = Result<Vec<u8>, ReadError>>,
 {
     let validators = meta_validators(view, what);
-    let encoding = Encoding::negotiate(headers);
-    let fresh = Freshness {
-        cache_control: s.cache_control.clone(),
-        stale,
-    };
-    if validators.not_modified(headers) {
-        return Ok(representation::not_modified(&validators, encoding, &fresh));
-    }
-    let body = s.reader.from_meta(view, what, encoding, build).await?;
-    Ok(representation::ok(body, &validators, encoding, &fresh))
+    conditional(s, headers, stale, validators, |encoding| async move {
+        Ok((s.reader.from_meta(view, what, encoding, build).await?, None))
+    })
+    .await
 }
 
 /// Several tools at once, or a search.

@@ -79,11 +79,34 @@ pub struct ToolkitsAnswer<'a> {
     pub next_cursor: Option<String>,
 }
 
-fn freshness(s: &ReadState, stale: bool) -> Freshness {
-    Freshness {
+/// Every read answer's shape: validators known before any body, a 304 when
+/// the client's copy is current, else the body `build` makes in the coding
+/// the client takes. `build` may replace the tag (an object that is not the
+/// one the index describes is tagged by its own bytes).
+pub async fn conditional<F, Fut>(
+    s: &ReadState,
+    headers: &HeaderMap,
+    stale: bool,
+    mut validators: Validators,
+    build: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Encoding) -> Fut,
+    Fut: std::future::Future<Output = Result<(Bytes, Option<String>), ApiError>>,
+{
+    let encoding = Encoding::negotiate(headers);
+    let fresh = Freshness {
         cache_control: s.cache_control.clone(),
         stale,
+    };
+    if validators.not_modified(headers) {
+        return Ok(representation::not_modified(&validators, encoding, &fresh));
     }
+    let (body, etag) = build(encoding).await?;
+    if let Some(etag) = etag {
+        validators.etag = etag;
+    }
+    Ok(representation::ok(body, &validators, encoding, &fresh))
 }
 
 fn page_of(route: ListRoute, params: ListParams) -> Result<Page, ApiError> {
@@ -142,13 +165,10 @@ async fn list(
         return Ok(response);
     };
     let validators = list_validators(&view, &page);
-    let encoding = Encoding::negotiate(headers);
-    let fresh = freshness(s, read.stale);
-    if validators.not_modified(headers) {
-        return Ok(representation::not_modified(&validators, encoding, &fresh));
-    }
-    let body = s.reader.list(&view, &page, encoding);
-    Ok(representation::ok(body, &validators, encoding, &fresh))
+    conditional(s, headers, read.stale, validators, |encoding| async move {
+        Ok((s.reader.list(&view, &page, encoding), None))
+    })
+    .await
 }
 
 /// Every toolkit in the cache, without its tools.
@@ -244,34 +264,30 @@ async fn toolkit(
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
     let base: String = entry.content_hash.chars().take(32).collect();
-    let mut validators = Validators {
+    let validators = Validators {
         etag: match requested {
             Some(r) => format!("{base}-{}", r.tag()),
             None => base,
         },
         last_modified: synced_at(entry),
     };
-    let encoding = Encoding::negotiate(&headers);
-    let fresh = freshness(&s, read.stale);
-    if validators.not_modified(&headers) {
-        return Ok(representation::not_modified(&validators, encoding, &fresh));
-    }
-    if let Some(requested) = requested {
+    let (s, slug) = (&s, &slug);
+    conditional(s, &headers, read.stale, validators, |encoding| async move {
+        let Some(requested) = requested else {
+            let got = s.reader.toolkit(entry, encoding).await?;
+            return Ok((got.body, got.content_hash.map(|h| h[..32].to_owned())));
+        };
         let body = s
             .reader
             .from_toolkit(entry, &requested.tag(), encoding, |object| {
                 let toolkit: CachedToolkit =
-                    serde_json::from_slice(object).map_err(|e| corrupt(&slug, e))?;
-                bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(&slug, e))
+                    serde_json::from_slice(object).map_err(|e| corrupt(slug, e))?;
+                bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(slug, e))
             })
             .await?;
-        return Ok(representation::ok(body, &validators, encoding, &fresh));
-    }
-    let got = s.reader.toolkit(entry, encoding).await?;
-    if let Some(hash) = got.content_hash {
-        validators.etag = hash[..32].to_owned();
-    }
-    Ok(representation::ok(got.body, &validators, encoding, &fresh))
+        Ok((body, None))
+    })
+    .await
 }
 
 /// One tool: `{slug, name, description, inputParameters, outputParameters, toolkitSlug, tags, version, isDeprecated}`.
@@ -320,12 +336,16 @@ async fn tool(
         },
         last_modified: synced_at(entry),
     };
-    let encoding = Encoding::negotiate(&headers);
-    let fresh = freshness(&s, read.stale);
-    if validators.not_modified(&headers) {
-        return Ok(representation::not_modified(&validators, encoding, &fresh));
-    }
-    if let Some(requested) = requested {
+    let (s, slug, not_found) = (&s, &slug, &not_found);
+    conditional(s, &headers, read.stale, validators, |encoding| async move {
+        let Some(requested) = requested else {
+            let body = s
+                .reader
+                .tool(entry, index, encoding)
+                .await?
+                .ok_or_else(not_found)?;
+            return Ok((body, None));
+        };
         let tool_bytes = s
             .reader
             .tool(entry, index, Encoding::Identity)
@@ -336,19 +356,14 @@ async fn tool(
             .reader
             .from_toolkit(entry, &what, encoding, |_| {
                 let tool: CachedToolSchema =
-                    serde_json::from_slice(&tool_bytes).map_err(|e| corrupt(&slug, e))?;
+                    serde_json::from_slice(&tool_bytes).map_err(|e| corrupt(slug, e))?;
                 bundle_bytes(std::slice::from_ref(&tool), requested, None)
-                    .map_err(|e| corrupt(&slug, e))
+                    .map_err(|e| corrupt(slug, e))
             })
             .await?;
-        return Ok(representation::ok(body, &validators, encoding, &fresh));
-    }
-    let body = s
-        .reader
-        .tool(entry, index, encoding)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(representation::ok(body, &validators, encoding, &fresh))
+        Ok((body, None))
+    })
+    .await
 }
 
 /// `GET /sync/status`: what is published, how old it is, and the last run.
