@@ -9,7 +9,7 @@ use composio_schema_cache::composio::ApiKey;
 use composio_schema_cache::config::{Config, StoreConfig};
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig, RateLimit};
 use composio_schema_cache::http::{
-    self, bundle_bytes, requested, CacheReader, Encoding, StatusAnswer,
+    self, bundle_bytes, requested, CacheReader, Encoding, MetaView, StatusAnswer,
 };
 use composio_schema_cache::store::ObjectKey;
 use composio_schema_cache::sync::{SyncEngine, SyncEvent, SyncReport, SyncRequest};
@@ -188,14 +188,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             limit,
             json,
         } => {
-            let store = build_store(&config).await.map_err(|e| e.to_string())?;
-            let reader = CacheReader::new(store, config.read.reader_config());
-            let view = reader
-                .meta()
-                .await
-                .map_err(|e| e.to_string())?
-                .view
-                .ok_or("no cache: sync first")?;
+            let (_, view) = published(&config).await?;
             let (hits, total) =
                 view.search_index()
                     .search(&query, toolkit.as_deref(), 0, limit.max(1));
@@ -218,14 +211,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let requested = requested(Some(&format), strict.then_some(true))
                 .map_err(|e| e.to_string())?
                 .expect("a format");
-            let store = build_store(&config).await.map_err(|e| e.to_string())?;
-            let reader = CacheReader::new(store, config.read.reader_config());
-            let view = reader
-                .meta()
-                .await
-                .map_err(|e| e.to_string())?
-                .view
-                .ok_or("no cache: sync first")?;
+            let (reader, view) = published(&config).await?;
             let mut chosen: Vec<CachedToolSchema> = Vec::new();
             let mut unknown = Vec::new();
             match (toolkit, tools.is_empty()) {
@@ -336,6 +322,19 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A reader of the configured store and the meta it publishes.
+async fn published(config: &Config) -> Result<(CacheReader, Arc<MetaView>), String> {
+    let store = build_store(config).await.map_err(|e| e.to_string())?;
+    let reader = CacheReader::new(store, config.read.reader_config());
+    let view = reader
+        .meta()
+        .await
+        .map_err(|e| e.to_string())?
+        .view
+        .ok_or("no cache: sync first")?;
+    Ok((reader, view))
 }
 
 async fn sync_and_print(engine: SyncEngine, request: SyncRequest) -> Result<ExitCode, String> {

@@ -390,14 +390,6 @@ impl CacheReader {
         found
     }
 
-    /// A compressed answer, encoded once from `identity` and kept (callers
-    /// look it up first).
-    fn encoded(&self, key: AnswerKey, encoding: Encoding, identity: &[u8]) -> Bytes {
-        let body = encoding.encode(identity);
-        self.answers.insert(key, body.clone());
-        body
-    }
-
     /// A toolkit's object in identity coding, checked against the index.
     pub async fn toolkit_bytes(&self, entry: &IndexEntry) -> Result<ToolkitBytes, ReadError> {
         let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
@@ -435,35 +427,26 @@ impl CacheReader {
         entry: &IndexEntry,
         encoding: Encoding,
     ) -> Result<ToolkitAnswer, ReadError> {
-        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
-        let key = AnswerKey::Toolkit {
-            slug: entry.slug.clone(),
-            tag,
-            encoding,
-        };
-        if encoding != Encoding::Identity {
-            if let Some(body) = self.cached(&key) {
-                return Ok(ToolkitAnswer {
-                    body,
-                    content_hash: None,
-                });
-            }
-        }
         let identity = self.toolkit_bytes(entry).await?;
         if !identity.matches_index {
             return Ok(ToolkitAnswer {
+                content_hash: Some(content_hash(&identity.body)),
                 body: match encoding {
-                    Encoding::Identity => identity.body.clone(),
+                    Encoding::Identity => identity.body,
                     other => other.encode(&identity.body),
                 },
-                content_hash: Some(content_hash(&identity.body)),
             });
         }
-        let body = match encoding {
-            // Shares the cached buffer: no copy of a large toolkit per request.
-            Encoding::Identity => identity.body,
-            other => self.encoded(key, other, &identity.body),
+        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let key = |encoding| AnswerKey::Toolkit {
+            slug: entry.slug.clone(),
+            tag: tag.clone(),
+            encoding,
         };
+        // The identity shares the cached buffer: no copy of a large toolkit per request.
+        let body = self
+            .answer(key, encoding, || async { Ok((identity.body, true)) })
+            .await?;
         Ok(ToolkitAnswer {
             body,
             content_hash: None,
@@ -514,27 +497,18 @@ impl CacheReader {
     }
 
     /// A page of a list route in `encoding`.
-    pub fn list(&self, view: &MetaView, page: &Page, encoding: Encoding) -> Bytes {
+    pub async fn list(&self, view: &MetaView, page: &Page, encoding: Encoding) -> Bytes {
         let key = |encoding| AnswerKey::List {
             version: view.version.clone(),
             page: page.clone(),
             encoding,
         };
-        if let Some(body) = self.cached(&key(encoding)) {
-            return body;
-        }
-        let identity = match self.cached(&key(Encoding::Identity)) {
-            Some(body) => body,
-            None => {
-                let body = build_list(view, page, self.config.max_answer_bytes);
-                self.answers.insert(key(Encoding::Identity), body.clone());
-                body
-            }
-        };
-        match encoding {
-            Encoding::Identity => identity,
-            other => self.encoded(key(other), other, &identity),
-        }
+        let built = self
+            .answer(key, encoding, || async {
+                Ok((build_list(view, page, self.config.max_answer_bytes), true))
+            })
+            .await;
+        built.expect("building a list cannot fail")
     }
 
     /// An answer built from a toolkit's object (`what` names it), in `encoding`.
@@ -553,24 +527,12 @@ impl CacheReader {
             what: what.clone(),
             encoding,
         };
-        if let Some(body) = self.cached(&key(encoding)) {
-            return Ok(body);
-        }
-        let identity = match self.cached(&key(Encoding::Identity)) {
-            Some(body) => body,
-            None => {
-                let toolkit = self.toolkit_bytes(entry).await?;
-                let body = Bytes::from(build(&toolkit.body)?);
-                if toolkit.matches_index {
-                    self.answers.insert(key(Encoding::Identity), body.clone());
-                }
-                body
-            }
-        };
-        Ok(match encoding {
-            Encoding::Identity => identity,
-            other => self.encoded(key(other), other, &identity),
+        self.answer(key, encoding, || async {
+            let toolkit = self.toolkit_bytes(entry).await?;
+            // Built from an object the index does not describe: not kept.
+            Ok((Bytes::from(build(&toolkit.body)?), toolkit.matches_index))
         })
+        .await
     }
 
     /// An answer built from the meta (`what` names it), in `encoding`.
@@ -590,20 +552,51 @@ impl CacheReader {
             what: what.clone(),
             encoding,
         };
+        self.answer(key, encoding, || async {
+            Ok((Bytes::from(build.await?), true))
+        })
+        .await
+    }
+
+    /// An answer in `encoding`: that coding from the cache, or the identity
+    /// (from the cache, or built, and kept if `build` says so) encoded once.
+    async fn answer<K, B, Fut>(
+        &self,
+        key: K,
+        encoding: Encoding,
+        build: B,
+    ) -> Result<Bytes, ReadError>
+    where
+        K: Fn(Encoding) -> AnswerKey,
+        B: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(Bytes, bool), ReadError>>,
+    {
         if let Some(body) = self.cached(&key(encoding)) {
             return Ok(body);
         }
-        let identity = match self.cached(&key(Encoding::Identity)) {
-            Some(body) => body,
+        let cached_identity = match encoding {
+            Encoding::Identity => None,
+            _ => self.cached(&key(Encoding::Identity)),
+        };
+        let (identity, keep) = match cached_identity {
+            Some(body) => (body, true),
             None => {
-                let body = Bytes::from(build.await?);
-                self.answers.insert(key(Encoding::Identity), body.clone());
-                body
+                let (body, keep) = build().await?;
+                if keep {
+                    self.answers.insert(key(Encoding::Identity), body.clone());
+                }
+                (body, keep)
             }
         };
         Ok(match encoding {
             Encoding::Identity => identity,
-            other => self.encoded(key(other), other, &identity),
+            other => {
+                let body = other.encode(&identity);
+                if keep {
+                    self.answers.insert(key(other), body.clone());
+                }
+                body
+            }
         })
     }
 

@@ -166,7 +166,7 @@ async fn list(
     };
     let validators = list_validators(&view, &page);
     conditional(s, headers, read.stale, validators, |encoding| async move {
-        Ok((s.reader.list(&view, &page, encoding), None))
+        Ok((s.reader.list(&view, &page, encoding).await, None))
     })
     .await
 }
