@@ -46,10 +46,7 @@ pub async fn resolve_api_key(config: &mut Config) -> Result<(), SetupError> {
     if config.composio.api_key.is_some() {
         return Ok(());
     }
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let client = aws_sdk_secretsmanager::Client::new(&shared);
+    let client = aws_sdk_secretsmanager::Client::new(&crate::store::aws_environment().await);
     config.composio.api_key = Some(key_from_secrets_manager(&client, &secret).await?);
     Ok(())
 }

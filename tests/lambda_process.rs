@@ -89,6 +89,7 @@ async fn the_sync_function_reads_its_key_from_secrets_manager_and_emits_one_emf_
                 "test", "test", None, None, "tests",
             ))
             .endpoint_url(moto)
+            .http_client(composio_schema_cache::store::https_client())
             .build(),
     );
     let name = format!("composio-{}", uuid::Uuid::new_v4().simple());

@@ -922,6 +922,24 @@ async fn a_panic_inside_a_sync_releases_the_lease_and_records_a_failed_run() {
     );
 }
 
+/// The test above holds only if the shipped build unwinds: cargo-lambda builds
+/// with `panic = "abort"` unless the release profile says otherwise.
+#[test]
+fn the_release_profile_unwinds_so_a_panic_can_release_the_lease() {
+    let manifest = include_str!("../Cargo.toml");
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .expect("a [profile.release] section");
+    let release = release.split("\n[").next().unwrap();
+    assert!(
+        release
+            .lines()
+            .any(|line| line.trim() == r#"panic = "unwind""#),
+        "[profile.release] must set panic = \"unwind\""
+    );
+}
+
 #[tokio::test]
 async fn a_409_on_the_meta_is_retried_not_reported_as_superseded() {
     let emu = emulator().await;

@@ -118,6 +118,9 @@ impl ComposioClient {
             )
         })?;
         key_header.set_sensitive(true);
+        // reqwest uses the process's default TLS provider: ring (a second
+        // install is refused harmlessly).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", key_header);
         headers.insert(

@@ -10,7 +10,7 @@ pub mod conformance;
 
 pub use fs::FsStore;
 pub use memory::MemoryStore;
-pub use s3::S3Store;
+pub use s3::{aws_environment, https_client, S3Store};
 
 use crate::cache::Slug;
 use async_trait::async_trait;

@@ -31,9 +31,7 @@ impl S3Store {
     /// A client from the standard AWS environment (region, credentials,
     /// `AWS_ENDPOINT_URL[_S3]`); path-style addressing for local servers.
     pub async fn client_from_env(force_path_style: bool) -> aws_sdk_s3::Client {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let shared = aws_environment().await;
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(force_path_style)
             .build();
@@ -43,6 +41,24 @@ impl S3Store {
     fn key(&self, key: &ObjectKey) -> String {
         format!("{}{}", self.prefix, key.file_name())
     }
+}
+
+/// The HTTPS client of every AWS call: rustls with ring.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// The standard AWS environment (region, credentials, endpoints), over [`https_client`].
+pub async fn aws_environment() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
 }
 
 fn status<E, R>(err: &SdkError<E, R>) -> Option<u16>

@@ -109,6 +109,7 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         .force_path_style(true)
+        .http_client(composio_schema_cache::store::https_client())
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
