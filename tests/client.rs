@@ -636,3 +636,100 @@ async fn long_upstream_messages_are_cut() {
     );
     assert!(err.to_string().len() < 1000);
 }
+
+/// A toolkit detail padded with JSON whitespace to exactly `len` bytes.
+fn detail_of_exactly(len: usize) -> String {
+    let detail = r#"{"slug":"linkedin","name":"LinkedIn","meta":{}}"#;
+    assert!(detail.len() <= len);
+    format!("{detail}{}", " ".repeat(len - detail.len()))
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_the_cap_is_accepted() {
+    // The cap is inclusive, whether the size is declared or counted while
+    // reading: a refusal one byte early would fail a legitimate answer.
+    let body = detail_of_exactly(1000);
+    let declared = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{body}"
+    );
+    // Chunked in tenths: the running total reaches the cap on the last chunk.
+    let chunks: String = body
+        .as_bytes()
+        .chunks(100)
+        .map(|c| format!("{:x}\r\n{}\r\n", c.len(), std::str::from_utf8(c).unwrap()))
+        .collect();
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{chunks}0\r\n\r\n"
+    );
+    for reply in [declared, chunked] {
+        let base = raw_upstream(Box::leak(reply.into_bytes().into_boxed_slice()), false).await;
+        let detail = bounded(client_for(base, 1000).get_toolkit(&slug("linkedin")))
+            .await
+            .unwrap();
+        assert_eq!(detail.slug, "linkedin");
+    }
+}
+
+#[tokio::test]
+async fn a_5xx_does_not_slow_the_shared_rate() {
+    // Only a 429 says "too fast"; a 502 is waited out by its own caller
+    // and leaves the pace of every other call alone.
+    let emu = emulator().await;
+    emu.set_fault(
+        "linkedin",
+        Fault::times(FaultKind::Status(502), FaultTarget::Details, 1),
+    );
+    let c = limited_client(&emu, 100, 10);
+    bounded(c.get_toolkit(&slug("linkedin"))).await.unwrap();
+    let stats = c.stats();
+    assert_eq!((stats.retries, stats.throttled), (1, 0));
+    assert_eq!(stats.rate, Some(100.0), "still at the ceiling");
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_pauses_longer_each_time() {
+    // No usable Retry-After: our own pause, 1 s then 2 s. With a 2.5 s
+    // budget the second pause does not fit, so the call gives up after two
+    // tries, although the server would have answered the fourth.
+    let emu = emulator().await;
+    for _ in 0..3 {
+        emu.push_fault(
+            "linkedin",
+            Fault::times(
+                FaultKind::Throttled {
+                    header: "retry-after",
+                    value: "soon".into(),
+                },
+                FaultTarget::Details,
+                1,
+            ),
+        );
+    }
+    let mut config = client_config(&emu);
+    config.max_backoff = Duration::from_secs(10);
+    config.retry_budget = Duration::from_millis(2500);
+    let c = ComposioClient::new(config).unwrap();
+    let err = bounded(c.get_toolkit(&slug("linkedin"))).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(emu.stats().requests, 2, "1 s waited, 2 s more refused");
+}
+
+#[tokio::test]
+async fn a_retry_after_of_exactly_the_budget_is_waited_out() {
+    // The budget bounds the time spent waiting: a pause that uses all of
+    // it, and no more, is still taken.
+    let emu = emulator().await;
+    emu.set_fault(
+        "linkedin",
+        Fault::times(
+            FaultKind::throttled(Duration::from_millis(300)),
+            FaultTarget::Details,
+            1,
+        ),
+    );
+    let mut config = client_config(&emu);
+    config.retry_budget = Duration::from_millis(300);
+    let c = ComposioClient::new(config).unwrap();
+    bounded(c.get_toolkit(&slug("linkedin"))).await.unwrap();
+    assert_eq!(emu.stats().requests, 2);
+}

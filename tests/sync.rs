@@ -904,9 +904,10 @@ async fn a_panic_inside_a_sync_releases_the_lease_and_records_a_failed_run() {
     let engine = engine(&emu, flaky);
     let report = engine.run(full()).await.unwrap();
     assert!(!report.success && !report.published);
+    let message = report.message.as_deref().unwrap();
     assert!(
-        report.message.as_deref().unwrap().contains("panicked"),
-        "{report:?}"
+        message.contains("panicked") && message.contains("injected bug in a toolkit write"),
+        "says what panicked: {report:?}"
     );
     assert!(
         memory.get(&ObjectKey::Lease).await.unwrap().is_none(),
@@ -1066,4 +1067,183 @@ async fn a_full_sync_that_ran_out_of_time_is_resumed_not_restarted() {
     );
     // And the one after is a whole full sync again.
     assert_eq!(engine.run(full()).await.unwrap().fetched, 7);
+}
+
+// ---- Mutation testing (issue 8 §8): what the reports and the feed promise ----
+
+#[tokio::test]
+async fn the_observer_hears_the_plan_every_fetched_toolkit_and_every_failure() {
+    use composio_schema_cache::sync::SyncEvent;
+    // The CLI's progress bar is driven by these events alone.
+    let emu = emulator().await;
+    emu.set_fault(
+        "firecrawl",
+        Fault::always(FaultKind::Status(502), FaultTarget::Tools),
+    );
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = events.clone();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let report = engine(&emu, store)
+        .with_observer(Arc::new(move |e| heard.lock().unwrap().push(e)))
+        .run(full())
+        .await
+        .unwrap();
+    assert!(report.success, "{report:?}");
+    let events = events.lock().unwrap();
+    assert!(
+        matches!(
+            events.first(),
+            Some(SyncEvent::Planned {
+                to_fetch: 7,
+                unchanged: 0
+            })
+        ),
+        "{events:?}"
+    );
+    let mut fetched: Vec<(String, usize)> = events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Fetched { slug, tools } => Some((slug.to_string(), *tools)),
+            _ => None,
+        })
+        .collect();
+    fetched.sort();
+    let expected: Vec<(String, usize)> = SAMPLE
+        .iter()
+        .filter(|(slug, _)| *slug != "firecrawl")
+        .map(|(slug, n)| (slug.to_string(), *n))
+        .collect();
+    assert_eq!(fetched, expected);
+    let failed: Vec<&SyncEvent> = events
+        .iter()
+        .filter(|e| matches!(e, SyncEvent::Failed { .. }))
+        .collect();
+    assert!(
+        matches!(failed[..], [SyncEvent::Failed { slug, error }] if slug == "firecrawl" && error.contains("502")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_report_counts_only_its_own_requests_throttles_and_retries() {
+    // The client's counters are cumulative and one engine runs many syncs:
+    // a report must give this sync's share, not the client's lifetime.
+    let emu = emulator().await;
+    emu.set_fault(
+        "linkedin",
+        Fault::times(
+            FaultKind::throttled(Duration::from_millis(20)),
+            FaultTarget::Tools,
+            1,
+        ),
+    );
+    emu.push_fault(
+        "linkedin",
+        Fault::times(FaultKind::Status(502), FaultTarget::Tools, 1),
+    );
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store);
+    let first = engine.run(full()).await.unwrap();
+    assert!(first.success, "{first:?}");
+    assert_eq!(
+        (first.upstream_throttled, first.upstream_retries),
+        (1, 2),
+        "one 429 and one 502, each retried"
+    );
+    assert_eq!(first.upstream_requests, 2 + 7 + 2);
+    let second = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(second.success, "{second:?}");
+    assert_eq!(
+        (
+            second.upstream_requests,
+            second.upstream_throttled,
+            second.upstream_retries
+        ),
+        (2, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn the_report_gives_the_settled_rate_to_the_hundredth() {
+    // The server announces 10 requests per 700 ms; the client aims for 90 %
+    // of that, 12.857… per second, which the report rounds to 12.86.
+    let emu = emulator().await;
+    emu.set_rate_limit(Some(RateLimit {
+        max_requests: 10,
+        window: Duration::from_millis(700),
+        headers: LimitHeaders::Always,
+    }));
+    let mut config = client_config(&emu);
+    config.max_rps = Some(25);
+    config.burst = 5;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let report = engine_with(ComposioClient::new(config).unwrap(), store)
+        .run(full())
+        .await
+        .unwrap();
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.settled_rps, Some(12.86));
+}
+
+#[tokio::test]
+async fn change_records_are_written_only_for_changes_and_expire_after_the_retention() {
+    use composio_schema_cache::cache::timestamp;
+    use composio_schema_cache::store::ChangesName;
+    use std::time::SystemTime;
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let mut settings = settings();
+    settings.changes_retention = Duration::from_secs(3600);
+    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    assert!(engine.run(full()).await.unwrap().success);
+    let records = || async {
+        let mut names: Vec<String> = store
+            .list_changes()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|o| match o.key {
+                ObjectKey::Changes(name) => Some(name.as_str().to_owned()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    // Records other syncs left: one past the retention, one well within it.
+    let old = ChangesName::new("2020-01-01T00:00:00.000Z", "old-sync").unwrap();
+    let recent_at = timestamp(SystemTime::now() - Duration::from_secs(600));
+    let recent = ChangesName::new(&recent_at, "recent-sync").unwrap();
+    for name in [&old, &recent] {
+        store
+            .put(
+                &ObjectKey::Changes(name.clone()),
+                r#"{"syncId":"x","at":"x","changes":[]}"#.into(),
+                PutCondition::Overwrite,
+            )
+            .await
+            .unwrap();
+    }
+    let before = records().await;
+
+    emu.publish_new_version("linkedin");
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success && report.changes_recorded, "{report:?}");
+    let after = records().await;
+    assert!(
+        !after.contains(&old.as_str().to_owned()),
+        "expired: {after:?}"
+    );
+    assert!(
+        after.contains(&recent.as_str().to_owned()),
+        "kept: {after:?}"
+    );
+    let written: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+    assert_eq!(written.len(), 1, "{after:?}");
+    assert!(written[0].ends_with(&report.sync_id), "{written:?}");
+
+    // A sync that changed nothing records nothing.
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success, "{report:?}");
+    assert_eq!(records().await, after);
 }
