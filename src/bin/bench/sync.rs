@@ -508,6 +508,10 @@ pub async fn scale_run(
     }
     let result: ScaleResult = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
     check(&result.report)?;
+    // The index every reader loads and every sync holds: it grows with the catalogue.
+    let meta_bytes = std::fs::metadata(dir.path().join("composio-schemas/_meta.json"))
+        .map_err(|e| format!("scale run's meta: {e}"))?
+        .len();
     let stats = emu.stats();
     let report = &result.report;
     let seconds = report.duration_ms as f64 / 1000.0;
@@ -522,7 +526,7 @@ pub async fn scale_run(
         format!("scale run: {toolkits} toolkits × {tools} tools"),
         ms(Duration::from_millis(report.duration_ms)),
         format!(
-            "{} tools; {} upstream calls at {rps:.1} req/s (our ceiling {ceiling:.0}/s under the server's {}): **{:.2}× the rate bound** ({:.1} s); {} answered 429; peak RSS {:.0} MB (sync process alone); wall {}",
+            "{} tools; {} upstream calls at {rps:.1} req/s (our ceiling {ceiling:.0}/s under the server's {}): **{:.2}× the rate bound** ({:.1} s); {} answered 429; peak RSS {:.0} MB (sync process alone); meta {:.1} MB ({:.1} KB a toolkit); wall {}",
             report.tools,
             report.upstream_requests,
             per_minute.map(|m| format!("{m}/min")).unwrap_or_else(|| "none".into()),
@@ -530,6 +534,8 @@ pub async fn scale_run(
             bound,
             stats.rate_limited,
             result.peak_rss_kb as f64 / 1024.0,
+            meta_bytes as f64 / 1e6,
+            meta_bytes as f64 / 1e3 / report.toolkits.max(1) as f64,
             ms(wall)
         ),
     );
