@@ -13,4 +13,5 @@ pub mod lambda;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod tls;
 pub mod wire;

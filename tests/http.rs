@@ -313,7 +313,7 @@ async fn serve(router: axum::Router) -> String {
 async fn over_real_http_every_route_and_every_bad_request_answers_json() {
     let app = app(false).await;
     let base = serve(app.router.clone()).await;
-    let http = reqwest::Client::new();
+    let http = composio_schema_cache::tls::http_client();
     let sync = http.post(format!("{base}/sync")).send().await.unwrap();
     assert_eq!(sync.status(), 200);
     let report: Value = sync.json().await.unwrap();
@@ -434,7 +434,7 @@ async fn without_a_key_post_sync_is_a_503_naming_the_key() {
         None,
     ))
     .await;
-    let response = reqwest::Client::new()
+    let response = composio_schema_cache::tls::http_client()
         .post(format!("{base}/sync"))
         .send()
         .await
@@ -453,7 +453,7 @@ async fn a_client_that_hangs_up_does_not_cancel_the_sync() {
     app.emu
         .set_latency(Duration::from_millis(150), Duration::ZERO);
     let base = serve(app.router.clone()).await;
-    let impatient = reqwest::Client::builder()
+    let impatient = composio_schema_cache::tls::http_client_builder()
         .timeout(Duration::from_millis(100))
         .build()
         .unwrap();

@@ -163,7 +163,7 @@ async fn compressed_answers_round_trip_over_http_and_through_lambda() {
         let router = router.clone();
         async move { axum::serve(listener, router).await }
     });
-    let http = reqwest::Client::new();
+    let http = composio_schema_cache::tls::http_client();
     for route in ROUTES {
         let url = format!("http://{addr}{BASE}{route}");
         let identity = http.get(&url).send().await.unwrap().bytes().await.unwrap();

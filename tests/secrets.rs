@@ -120,7 +120,7 @@ async fn the_key_appears_nowhere() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}{BASE}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = reqwest::Client::new();
+    let http = composio_schema_cache::tls::http_client();
     for path in [
         "",
         "/toolkits",

@@ -118,16 +118,13 @@ impl ComposioClient {
             )
         })?;
         key_header.set_sensitive(true);
-        // reqwest uses the process's default TLS provider: ring (a second
-        // install is refused harmlessly).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", key_header);
         headers.insert(
             reqwest::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         );
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client_builder()
             .default_headers(headers)
             .user_agent(concat!("composio-schema-cache/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)

@@ -283,7 +283,7 @@ pub async fn memory_walks(
         .spawn()
         .map_err(|e| format!("{}: {e}", cli.display()))?;
     let pid = serve.id().ok_or("no pid")?.to_string();
-    let http = reqwest::Client::new();
+    let http = composio_schema_cache::tls::http_client();
     let origin = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while http.get(format!("{origin}{BASE}")).send().await.is_err() {

@@ -204,7 +204,7 @@ pub async fn full_syncs(
 /// The replaced system, reimplemented faithfully: one request after another,
 /// one page of tools per toolkit, every file rewritten, the meta last.
 async fn baseline_sync(emu: &Emulator, dir: &Path) -> Result<(usize, usize), String> {
-    let http = reqwest::Client::new();
+    let http = composio_schema_cache::tls::http_client();
     let key = emu.api_key();
     let get = |path: String| {
         let request = http
@@ -269,7 +269,7 @@ async fn baseline_sync(emu: &Emulator, dir: &Path) -> Result<(usize, usize), Str
 /// The physical limit: the listings at once, then every toolkit's tool page
 /// at once, bodies read to the end and nothing else.
 async fn naive_sync(emu: &Emulator) -> Result<(), String> {
-    let http = reqwest::Client::new();
+    let http = composio_schema_cache::tls::http_client();
     let key = emu.api_key();
     let get = |path: String| {
         let request = http
