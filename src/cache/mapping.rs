@@ -56,6 +56,48 @@ fn fresh_compat(
     (!report.is_clean()).then_some(report)
 }
 
+/// A tool checked and hashed, before its compatibility report.
+struct Prepared<'a> {
+    tool: &'a Tool,
+    description: &'a str,
+    input: &'a RawValue,
+    output: &'a RawValue,
+    hash: String,
+}
+
+/// Tools per thread below which a toolkit's reports are not worth splitting.
+const COMPAT_TOOLS_PER_THREAD: usize = 128;
+
+/// Each tool's report: the known one if its hash did not change, else a fresh
+/// one. A large toolkit's fresh reports are computed on every core: on a full
+/// sync the largest toolkit arrives last and its mapping is the critical path.
+fn compat_reports(prepared: &[Prepared<'_>], known: &KnownTools) -> Vec<Option<CompatReport>> {
+    let report = |p: &Prepared<'_>| match known.get(&p.tool.slug) {
+        Some((known_hash, compat)) if *known_hash == p.hash => compat.clone(),
+        _ => fresh_compat(&p.tool.slug, &p.tool.name, p.description, p.input),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(prepared.len() / COMPAT_TOOLS_PER_THREAD);
+    if threads <= 1 {
+        return prepared.iter().map(report).collect();
+    }
+    let report = &report;
+    std::thread::scope(|scope| {
+        let chunks: Vec<_> = prepared
+            .chunks(prepared.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(report).collect::<Vec<_>>()))
+            .collect();
+        chunks
+            .into_iter()
+            .flat_map(|chunk| {
+                chunk
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// What the cache keeps of a toolkit besides its tools. The toolkit listing
 /// carries all of it, so a listed toolkit costs one call (its tools); the
 /// detail call is the fallback for a toolkit the listing does not name.
@@ -268,20 +310,36 @@ pub fn map_toolkit(
     };
     write_open(&mut body, &head);
     body.extend_from_slice(b",\"tools\":[");
+    let prepared = tools
+        .iter()
+        .map(|tool| {
+            let description = tool.description.as_deref().unwrap_or_default();
+            let input = schema(&tool.slug, "input_parameters", &tool.input_parameters)?;
+            let output = schema(&tool.slug, "output_parameters", &tool.output_parameters)?;
+            let hash = tool_hash(&tool.name, description, input, output);
+            Ok(Prepared {
+                tool,
+                description,
+                input,
+                output,
+                hash,
+            })
+        })
+        .collect::<Result<Vec<_>, MappingError>>()?;
+    let compats = compat_reports(&prepared, known);
     let mut entries = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
+    for (i, (prepared, compat)) in prepared.into_iter().zip(compats).enumerate() {
+        let Prepared {
+            tool,
+            description,
+            input,
+            output,
+            hash,
+        } = prepared;
         if i > 0 {
             body.push(b',');
         }
         let start = body.len();
-        let description = tool.description.as_deref().unwrap_or_default();
-        let input = schema(&tool.slug, "input_parameters", &tool.input_parameters)?;
-        let output = schema(&tool.slug, "output_parameters", &tool.output_parameters)?;
-        let hash = tool_hash(&tool.name, description, input, output);
-        let compat = match known.get(&tool.slug) {
-            Some((known_hash, compat)) if *known_hash == hash => compat.clone(),
-            _ => fresh_compat(&tool.slug, &tool.name, description, input),
-        };
         let record = ToolRecord {
             slug: &tool.slug,
             name: &tool.name,
@@ -415,6 +473,50 @@ mod tests {
             info: ToolkitInfo::from_detail(&detail),
             tools,
         }
+    }
+
+    #[test]
+    fn a_large_toolkit_split_across_threads_keeps_order_and_reuses_known_reports() {
+        // Every third tool has a key providers refuse.
+        let tools: Vec<Tool> = (0..3 * COMPAT_TOOLS_PER_THREAD + 7)
+            .map(|i| {
+                let mut t = tool(&format!("GITHUB_T{i:04}"), "github");
+                if i % 3 == 0 {
+                    t.input_parameters =
+                        raw(json!({"type": "object", "properties": {format!("bad key {i}"): {}}}));
+                }
+                t
+            })
+            .collect();
+        let toolkit = upstream(detail("github"), tools.clone());
+        let first = map_toolkit(&github(), &toolkit, &no_known()).unwrap();
+        assert_eq!(first.tools.len(), tools.len());
+        for (i, (entry, tool)) in first.tools.iter().zip(&tools).enumerate() {
+            assert_eq!(entry.slug, tool.slug);
+            let alone = fresh_compat(
+                &tool.slug,
+                &tool.name,
+                "does things",
+                tool.input_parameters.as_deref().unwrap(),
+            );
+            assert_eq!(entry.compat, alone, "tool {i}");
+            let renamed = entry.compat.as_ref().is_some_and(|c| c.renamed_keys > 0);
+            assert_eq!(renamed, i % 3 == 0, "tool {i}");
+        }
+        // Known reports are reused as they were: a planted one shows it.
+        let mut known: KnownTools = first
+            .tools
+            .iter()
+            .map(|t| (t.slug.clone(), (t.hash.clone().unwrap(), t.compat.clone())))
+            .collect();
+        let planted = CompatReport {
+            renamed_keys: 99,
+            ..Default::default()
+        };
+        known.get_mut("GITHUB_T0001").unwrap().1 = Some(planted.clone());
+        let again = map_toolkit(&github(), &toolkit, &known).unwrap();
+        assert_eq!(again.tools[1].compat, Some(planted));
+        assert_eq!(again.tools[3].compat, first.tools[3].compat);
     }
 
     #[test]
