@@ -618,11 +618,20 @@ impl SyncEngine {
             last_error: None,
             tools: encoded.tools,
         };
+        let write_time = write_started.elapsed();
+        tracing::debug!(
+            toolkit = %slug,
+            tools = entry.tool_count,
+            map_ms = map_time.as_millis() as u64,
+            write_ms = write_time.as_millis() as u64,
+            written = write,
+            "toolkit settled"
+        );
         let outcome = FetchOutcome::Synced {
             entry: Box::new(entry),
             written: write,
         };
-        Ok(settled(outcome, map_time, write_started.elapsed()))
+        Ok(settled(outcome, map_time, write_time))
     }
 
     fn failed(&self, slug: &Slug, error: FetchError) -> FetchOutcome {
