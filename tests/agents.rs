@@ -447,6 +447,51 @@ async fn search_ranks_the_right_tools_first_and_pages() {
 }
 
 #[tokio::test]
+async fn a_feed_read_before_the_syncs_record_lands_is_not_kept() {
+    use composio_schema_cache::store::{PutCondition, Store};
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    engine.run(SyncRequest::full()).await.unwrap();
+    let before = composio_schema_cache::cache::timestamp(std::time::SystemTime::now());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    emu.remove_tool("firecrawl", "FIRECRAWL_SCRAPE");
+    emu.bump_version("firecrawl");
+    assert!(
+        engine
+            .run(SyncRequest::default())
+            .await
+            .unwrap()
+            .changes_recorded
+    );
+    // Between the meta's publish and its record's write: take the record away.
+    let records = store.list_changes().await.unwrap();
+    let record = records.last().unwrap().key.clone();
+    let body = store.get(&record).await.unwrap().unwrap().body;
+    store.delete(&record).await.unwrap();
+
+    let reader = Arc::new(CacheReader::new(
+        store.clone(),
+        ReaderConfig::new(Duration::from_secs(600)),
+    ));
+    let router = router(reader, None);
+    let path = format!("{BASE}/changes?since={before}");
+    let (status, early) = get(&router, &path).await;
+    assert_eq!(status, 200);
+    assert!(early["changes"].as_array().unwrap().is_empty(), "{early}");
+    store
+        .put(&record, body, PutCondition::IfAbsent)
+        .await
+        .unwrap();
+    let (_, late) = get(&router, &path).await;
+    assert_eq!(
+        late["changes"].as_array().unwrap().len(),
+        1,
+        "the same meta, the record now found: {late}"
+    );
+}
+
+#[tokio::test]
 async fn the_change_feed_says_what_changed_and_nothing_else() {
     let emu = emulator().await;
     let store = Arc::new(MemoryStore::new());

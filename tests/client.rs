@@ -482,6 +482,37 @@ async fn hostile_retry_after_values_never_panic() {
 }
 
 #[tokio::test]
+async fn a_429_that_says_retry_now_forever_still_ends_within_the_budget() {
+    // Retry-After 0, or a date already past, on every answer: without a
+    // pause of our own the call would hammer the server and never end.
+    for (header, value) in [
+        ("retry-after", "0"),
+        ("retry-after-ms", "0"),
+        ("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
+    ] {
+        let emu = emulator().await;
+        emu.set_fault(
+            "linkedin",
+            Fault::always(
+                FaultKind::Throttled {
+                    header,
+                    value: value.into(),
+                },
+                FaultTarget::Details,
+            ),
+        );
+        let mut config = client_config(&emu);
+        config.retry_budget = Duration::from_millis(1000);
+        config.max_backoff = Duration::from_secs(10);
+        let c = ComposioClient::new(config).unwrap();
+        let err = bounded(c.get_toolkit(&slug("linkedin"))).await.unwrap_err();
+        assert_eq!(err.status(), Some(429), "{header}: {value}");
+        // 50 + 100 + 200 + 400 ms fit in the budget, 800 more do not.
+        assert_eq!(emu.stats().requests, 5, "{header}: {value}");
+    }
+}
+
+#[tokio::test]
 async fn a_redirect_is_refused_and_the_key_never_leaves() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;

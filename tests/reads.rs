@@ -154,6 +154,82 @@ async fn a_new_sync_changes_the_tags_of_what_changed_and_only_those() {
 }
 
 #[tokio::test]
+async fn bytes_the_index_does_not_describe_never_carry_its_tags() {
+    // A sync rewrote linkedin and has not published yet (or died).
+    let (_emu, store, _engine, _reader, warm) = synced(ReaderConfig::new(Duration::ZERO)).await;
+    let paths = [
+        "/toolkits/linkedin",
+        "/toolkits/linkedin/LINKEDIN_GET_MY_INFO",
+        "/toolkits/linkedin?format=openai",
+        "/toolkits/linkedin/LINKEDIN_GET_MY_INFO?format=anthropic",
+        "/tools?slugs=LINKEDIN_GET_MY_INFO",
+    ];
+    let mut before = Vec::new();
+    for path in paths {
+        let (status, headers, body, _) = lambda_get(&warm, &format!("{BASE}{path}"), &[]).await;
+        assert_eq!(status, 200, "{path}");
+        before.push((headers["etag"].clone(), body));
+    }
+    let key = ObjectKey::Toolkit(composio_schema_cache::cache::Slug::parse("linkedin").unwrap());
+    let object = store.get(&key).await.unwrap().unwrap();
+    let mut toolkit: Value = serde_json::from_slice(&object.body).unwrap();
+    for tool in toolkit["tools"].as_array_mut().unwrap() {
+        tool["description"] = "rewritten upstream".into();
+    }
+    store
+        .put(
+            &key,
+            serde_json::to_vec(&toolkit).unwrap().into(),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    // A warm reader keeps serving the bytes the index describes; a cold one
+    // finds the new object.
+    let cold = router(
+        Arc::new(CacheReader::new(
+            store.clone(),
+            ReaderConfig::new(Duration::ZERO),
+        )),
+        None,
+    );
+    for (path, (etag, body)) in paths.iter().zip(before) {
+        let (status, headers, now, _) = lambda_get(&cold, &format!("{BASE}{path}"), &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert_ne!(now, body, "{path}: the bytes changed");
+        assert_ne!(headers["etag"], etag, "{path}: so did the tag");
+    }
+}
+
+#[tokio::test]
+async fn a_toolkit_pruned_after_the_reader_loaded_its_meta_is_a_404_not_an_outage() {
+    let (emu, _store, engine, _reader, router) =
+        synced(ReaderConfig::new(Duration::from_secs(600))).await;
+    assert_eq!(lambda_get(&router, BASE, &[]).await.0, 200);
+    emu.set_auth_configs(vec!["github".into()]);
+    let request = SyncRequest {
+        allow_shrink: true,
+        ..SyncRequest::default()
+    };
+    let report = engine.run(request).await.unwrap();
+    assert!(
+        report.removed.contains(&"linkedin".to_string()),
+        "{report:?}"
+    );
+    // The reader still holds the meta that named linkedin.
+    let (status, headers, _, _) =
+        lambda_get(&router, &format!("{BASE}/toolkits/linkedin"), &[]).await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(
+        lambda_get(&router, &format!("{BASE}/toolkits/github"), &[])
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
 async fn compressed_answers_round_trip_over_http_and_through_lambda() {
     let (_emu, _store, _engine, _reader, router) =
         synced(ReaderConfig::new(Duration::from_secs(60))).await;
@@ -447,6 +523,37 @@ async fn when_the_store_goes_away_a_warm_reader_serves_its_copy_marked_stale() {
     let (status, headers, _, _) = lambda_get(&strict, &path, &[]).await;
     assert_eq!(status, 503);
     assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn while_the_store_is_down_requests_do_not_each_wait_on_it() {
+    let emu = emulator().await;
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    engine(&emu, memory.clone())
+        .run(SyncRequest::full())
+        .await
+        .unwrap();
+    let flaky = Arc::new(FlakyStore::new(memory));
+    let mut config = ReaderConfig::new(Duration::from_millis(300));
+    config.stale_if_error = Duration::from_secs(600);
+    let warm = router(Arc::new(CacheReader::new(flaky.clone(), config)), None);
+    let path = format!("{BASE}/toolkits/linkedin");
+    assert_eq!(lambda_get(&warm, &path, &[]).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    flaky.fail_reads.store(true, Ordering::SeqCst);
+    for _ in 0..20 {
+        let (status, headers, _, _) = lambda_get(&warm, &path, &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers[STALE_HEADER], "true");
+    }
+    assert_eq!(
+        flaky.failed_reads.load(Ordering::SeqCst),
+        1,
+        "one failed revalidation, then the held copy until the TTL passes again"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(lambda_get(&warm, &path, &[]).await.0, 200);
+    assert_eq!(flaky.failed_reads.load(Ordering::SeqCst), 2, "tried again");
 }
 
 #[tokio::test]

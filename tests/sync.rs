@@ -602,6 +602,130 @@ async fn after_a_sync_that_died_its_stray_writes_are_repaired() {
 }
 
 #[tokio::test]
+async fn a_toolkit_answered_with_no_tools_keeps_its_last_good_copy() {
+    let (emu, _dir, store, engine) = synced().await;
+    for tool in toolkit(&*store, "linkedin").await.unwrap().tools {
+        emu.remove_tool("linkedin", &tool.slug);
+    }
+    let report = engine.run(full()).await.unwrap();
+    assert!(report.success, "{report:?}");
+    assert!(
+        matches!(&report.failed[..], [f] if f.slug == "linkedin" && f.error.contains("no tools")),
+        "{report:?}"
+    );
+    assert_eq!(toolkit(&*store, "linkedin").await.unwrap().tool_count, 4);
+    let published = meta(&*store).await.unwrap();
+    let entry = published
+        .toolkits
+        .iter()
+        .find(|e| e.slug.as_str() == "linkedin");
+    assert!(
+        entry.is_some_and(|e| e.stale && e.tool_count == 4),
+        "{entry:?}"
+    );
+}
+
+/// A sync died after rewriting objects; the next one cannot refetch them.
+async fn plant_stray_writes(store: &dyn Store, slugs: &[&str]) {
+    for slug in slugs {
+        let mut stray = toolkit(store, slug).await.unwrap();
+        stray.tools.truncate(1);
+        stray.tool_count = 1;
+        store
+            .put(
+                &ObjectKey::Toolkit(Slug::parse(slug).unwrap()),
+                serde_json::to_vec(&stray).unwrap().into(),
+                PutCondition::Overwrite,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_stray_write_whose_repair_fails_is_held_not_deleted() {
+    let (emu, _dir, store, engine) = synced().await;
+    plant_stray_writes(&*store, &["linkedin"]).await;
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::Status(502), FaultTarget::Tools),
+    );
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success, "{report:?}");
+    assert!(report.removed.is_empty(), "{report:?}");
+    let published = meta(&*store).await.unwrap();
+    assert!(
+        published
+            .toolkits
+            .iter()
+            .all(|e| e.slug.as_str() != "linkedin"),
+        "an object unlike its entry is never served"
+    );
+    assert_eq!(
+        published.pending_deletes,
+        [Slug::parse("linkedin").unwrap()]
+    );
+    assert!(
+        toolkit(&*store, "linkedin").await.is_some(),
+        "held, not deleted"
+    );
+
+    // Still failing: still held. Composio back: rewritten and indexed again.
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success && report.removed.is_empty(), "{report:?}");
+    emu.clear_faults();
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success && report.removed.is_empty(), "{report:?}");
+    assert_eq!(toolkit(&*store, "linkedin").await.unwrap().tool_count, 4);
+    assert!(meta(&*store).await.unwrap().pending_deletes.is_empty());
+    assert_meta_consistent(&*store).await;
+
+    // Once the toolkit leaves the project, its object goes.
+    emu.set_auth_configs(vec!["github".into(), "linkedin".into()]);
+    plant_stray_writes(&*store, &["linkedin"]).await;
+    emu.set_fault(
+        "linkedin",
+        Fault::always(FaultKind::Status(502), FaultTarget::Tools),
+    );
+    assert!(engine.run(allow_shrink()).await.unwrap().success);
+    emu.set_auth_configs(vec!["github".into()]);
+    let report = engine.run(allow_shrink()).await.unwrap();
+    assert!(
+        report.removed.contains(&"linkedin".to_string()),
+        "{report:?}"
+    );
+    assert!(toolkit(&*store, "linkedin").await.is_none());
+}
+
+#[tokio::test]
+async fn failed_repairs_that_would_empty_the_index_trip_the_shrink_guard() {
+    let (emu, _dir, store, engine) = synced().await;
+    let before = meta(&*store).await.unwrap();
+    let strays = ["github", "linkedin", "firecrawl", "googletasks"];
+    plant_stray_writes(&*store, &strays).await;
+    for slug in strays {
+        emu.set_fault(
+            slug,
+            Fault::always(FaultKind::Status(502), FaultTarget::Tools),
+        );
+    }
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(!report.success && !report.published, "{report:?}");
+    assert!(
+        report
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("drop 4 of the 7"),
+        "{report:?}"
+    );
+    assert_eq!(meta(&*store).await.unwrap().sync_id, before.sync_id);
+    for slug in strays {
+        assert!(toolkit(&*store, slug).await.is_some(), "{slug} kept");
+    }
+}
+
+#[tokio::test]
 async fn pruning_spares_files_the_service_never_wrote() {
     let (emu, dir, _store, engine) = synced().await;
     // Someone else's file under the prefix, named like a toolkit.

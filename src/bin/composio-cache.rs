@@ -234,7 +234,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                             unknown.push(slug);
                             continue;
                         };
-                        let bytes = reader
+                        let (bytes, _) = reader
                             .tool(entry, index, Encoding::Identity)
                             .await
                             .map_err(|e| e.to_string())?

@@ -201,6 +201,8 @@ pub enum MappingError {
     BadToolSlug { tool: String, reason: String },
     #[error("tool {tool:?}: {field} must be a JSON object")]
     BadSchema { tool: String, field: &'static str },
+    #[error("the upstream listed no tools for a toolkit that had {had}; kept the last good copy")]
+    Emptied { had: usize },
 }
 
 /// The cached format's head: the replaced system's first three fields.
@@ -280,6 +282,11 @@ pub fn map_toolkit(
             asked: asked.to_string(),
             got: info.slug.clone(),
         });
+    }
+    // An empty answer for a toolkit that had tools is a glitch far more
+    // often than a real change: publishing it would wipe the toolkit.
+    if tools.is_empty() && !known.is_empty() {
+        return Err(MappingError::Emptied { had: known.len() });
     }
     let mut seen = HashSet::with_capacity(tools.len());
     for tool in tools {
@@ -517,6 +524,25 @@ mod tests {
         let again = map_toolkit(&github(), &toolkit, &known).unwrap();
         assert_eq!(again.tools[1].compat, Some(planted));
         assert_eq!(again.tools[3].compat, first.tools[3].compat);
+    }
+
+    #[test]
+    fn a_toolkit_that_had_tools_and_now_has_none_is_refused() {
+        let had = map_toolkit(
+            &github(),
+            &upstream(detail("github"), vec![tool("GITHUB_A", "github")]),
+            &no_known(),
+        )
+        .unwrap();
+        let known: KnownTools = had
+            .tools
+            .iter()
+            .map(|t| (t.slug.clone(), (t.hash.clone().unwrap(), t.compat.clone())))
+            .collect();
+        let emptied = map_toolkit(&github(), &upstream(detail("github"), vec![]), &known);
+        assert_eq!(emptied.unwrap_err(), MappingError::Emptied { had: 1 });
+        // A toolkit new to the cache may have no tools.
+        assert!(map_toolkit(&github(), &upstream(detail("github"), vec![]), &no_known()).is_ok());
     }
 
     #[test]

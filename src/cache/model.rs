@@ -85,6 +85,11 @@ pub struct Meta {
     /// resumes it (fetches what was not synced since) instead of starting over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfinished_full_pass: Option<String>,
+    /// The change record this sync writes just after publishing (when tools
+    /// changed): a reader that lists records before it appears knows its
+    /// listing is not complete yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_record: Option<String>,
 }
 
 /// What the index knows of one cached toolkit.

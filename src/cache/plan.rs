@@ -225,6 +225,12 @@ pub struct Aggregate {
     pub failures: Vec<Failure>,
     /// Objects to delete once the new meta is published.
     pub to_delete: Vec<Slug>,
+    /// Objects the index no longer names because their fetch failed and they
+    /// were not the objects it described: never served, never deleted while
+    /// the toolkit is still in the project (an upstream outage must not wipe
+    /// them), tracked in the meta's pending deletes until a sync rewrites
+    /// them or the toolkit leaves the project.
+    pub held: Vec<Slug>,
     pub fetched: usize,
     pub written: usize,
     /// Kept without a fetch, or fetched and identical.
@@ -241,9 +247,9 @@ pub struct AllFailed {
 
 /// The next index from what the diff kept and what the fetches gave. A
 /// failed toolkit keeps its last good object (marked stale) only while that
-/// object is still the one the index describes; otherwise it leaves the index.
-/// Deletes cover what the previous index named or still had pending, and
-/// nothing else under the prefix.
+/// object is still the one the index describes; otherwise it leaves the index
+/// but its object is held, not deleted. Deletes cover what the previous index
+/// named or still had pending, and nothing else under the prefix.
 pub fn aggregate(
     previous: &[IndexEntry],
     previous_pending: &[Slug],
@@ -258,6 +264,7 @@ pub fn aggregate(
         index: Vec::new(),
         failures: Vec::new(),
         to_delete: Vec::new(),
+        held: Vec::new(),
         fetched: outcomes.len(),
         written: 0,
         unchanged: kept.len(),
@@ -298,17 +305,20 @@ pub fn aggregate(
             failures,
         });
     }
-    aggregate.failures = failures;
     let ours: BTreeSet<&Slug> = previous
         .iter()
         .map(|e| &e.slug)
         .chain(previous_pending)
         .collect();
-    aggregate.to_delete = ours
+    let failed_now: BTreeSet<&str> = failures.iter().map(|f| f.slug.as_str()).collect();
+    let (held, to_delete): (Vec<Slug>, Vec<Slug>) = ours
         .into_iter()
         .filter(|s| !index.contains_key(*s) && stored.contains_key(*s))
         .cloned()
-        .collect();
+        .partition(|s| failed_now.contains(s.as_str()));
+    aggregate.to_delete = to_delete;
+    aggregate.held = held;
+    aggregate.failures = failures;
     aggregate.index = index.into_values().collect();
     Ok(aggregate)
 }
@@ -525,7 +535,7 @@ mod tests {
     }
 
     #[test]
-    fn aggregation_keeps_last_good_copies_and_deletes_only_what_it_owned() {
+    fn aggregation_keeps_last_good_copies_holds_what_failed_and_deletes_only_what_it_owned() {
         let a = entry("a", "1");
         let b = entry("b", "1");
         let gone = entry("gone", "1");
@@ -562,7 +572,11 @@ mod tests {
         assert_eq!(result.index[1].last_error.as_deref(), Some("HTTP 502"));
         assert_eq!(result.failures.len(), 2);
         let deletes: Vec<&str> = result.to_delete.iter().map(Slug::as_str).collect();
-        assert_eq!(deletes, ["gone", "pending", "tampered"], "never foreign");
+        assert_eq!(deletes, ["gone", "pending"], "never foreign");
+        // A toolkit still in the project whose fetch failed is never deleted,
+        // even when its object cannot be served.
+        let held: Vec<&str> = result.held.iter().map(Slug::as_str).collect();
+        assert_eq!(held, ["tampered"]);
         assert_eq!(
             (result.fetched, result.written, result.unchanged),
             (3, 1, 0)

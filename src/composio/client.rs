@@ -108,6 +108,8 @@ const MAX_PAGES: usize = 10_000;
 const MAX_EMPTY_PAGES: usize = 3;
 /// A 429 without `Retry-After` pauses this long at first, doubling per retry.
 const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+/// The shortest pause after a 429, doubling with each one.
+const MIN_THROTTLE_PAUSE: Duration = Duration::from_millis(50);
 
 impl ComposioClient {
     pub fn new(config: ClientConfig) -> Result<Self, UpstreamError> {
@@ -252,6 +254,7 @@ impl ComposioClient {
             .build();
         let mut waited = Duration::ZERO;
         let mut throttle_pause = DEFAULT_THROTTLE_PAUSE;
+        let mut throttle_floor = MIN_THROTTLE_PAUSE;
         loop {
             let sent_at = match &self.inner.rate {
                 Some(rate) => rate.acquire().await,
@@ -269,8 +272,13 @@ impl ComposioClient {
             };
             let wait = if err.is_throttled() {
                 self.inner.throttled.fetch_add(1, Ordering::Relaxed);
-                let pause = err.retry_after().unwrap_or(throttle_pause);
+                // "Now" (0, a date already past) still waits a little, and
+                // longer each time: the budget must run out.
+                let pause = err
+                    .retry_after()
+                    .map_or(throttle_pause, |asked| asked.max(throttle_floor));
                 throttle_pause = (throttle_pause * 2).min(config.max_backoff);
+                throttle_floor = (throttle_floor * 2).min(config.max_backoff);
                 pause
             } else if err.is_retryable() {
                 match backoff.next() {

@@ -24,6 +24,9 @@ const DECREASE: f64 = 0.5;
 /// Additive increase per success, as a share of the ceiling: full recovery
 /// from the floor takes about a hundred successful calls.
 const INCREASE_SHARE: f64 = 0.01;
+/// The lowest rate a server's headers can set (one request in 100 s): below
+/// the AIMD floor, since a server that announces less means it.
+const MIN_SERVER_RATE: f64 = 0.01;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateSnapshot {
@@ -117,7 +120,9 @@ impl AdaptiveRate {
         let mut s = self.lock();
         if let Some(rate) = server.rate() {
             s.server_rate = Some(rate);
-            s.rate = (rate * SERVER_LIMIT_SHARE).clamp(self.floor, self.ceiling);
+            s.rate = (rate * SERVER_LIMIT_SHARE)
+                .max(MIN_SERVER_RATE)
+                .min(self.ceiling);
         } else if s.server_rate.is_none() {
             s.rate = (s.rate + self.ceiling * INCREASE_SHARE).min(self.ceiling);
         }
@@ -132,7 +137,9 @@ impl AdaptiveRate {
         s.paused_until = Some(s.paused_until.map_or(resume, |p| p.max(resume)));
         if let Some(rate) = server.rate() {
             s.server_rate = Some(rate);
-            s.rate = (rate * SERVER_LIMIT_SHARE).clamp(self.floor, self.ceiling);
+            s.rate = (rate * SERVER_LIMIT_SHARE)
+                .max(MIN_SERVER_RATE)
+                .min(self.ceiling);
         } else if s.decreased_until.is_none_or(|until| sent_at >= until) {
             s.rate = (s.rate * DECREASE).max(self.floor);
             s.decreased_until = s.paused_until;
@@ -233,5 +240,15 @@ mod tests {
         };
         limiter.on_success(generous);
         assert_eq!(limiter.snapshot().rate, 25.0, "never above the ceiling");
+        // A limit under our floor is obeyed: 30 a minute is 0.45 a second.
+        let stingy = ServerLimit {
+            per_window: Some((30.0, Duration::from_secs(60))),
+        };
+        limiter.on_success(stingy);
+        assert!(
+            (limiter.snapshot().rate - 0.45).abs() < 1e-9,
+            "{:?}",
+            limiter.snapshot()
+        );
     }
 }

@@ -5,7 +5,7 @@
 use super::extract::Params;
 use super::reader::{MetaView, ReadError};
 use super::representation::{Encoding, Validators};
-use super::routes::{conditional, ReadState};
+use super::routes::{conditional, unindexed_etag, ReadState};
 use super::{ApiError, ErrorAnswer};
 use crate::agent::{bundle, Bundle, Format, Hit, ToolSource};
 use crate::cache::changes::{ChangeKind, ChangeRecord};
@@ -237,11 +237,13 @@ async fn answer_from_meta<F>(
     build: F,
 ) -> Result<Response, ApiError>
 where
-    F: std::future::Future<Output = Result<Vec<u8>, ReadError>>,
+    F: std::future::Future<Output = Result<(Vec<u8>, bool), ReadError>>,
 {
     let validators = meta_validators(view, what);
     conditional(s, headers, stale, validators, |encoding| async move {
-        Ok((s.reader.from_meta(view, what, encoding, build).await?, None))
+        let (body, kept) = s.reader.from_meta(view, what, encoding, build).await?;
+        let etag = (!kept).then(|| unindexed_etag(&body));
+        Ok((body, etag))
     })
     .await
 }
@@ -332,7 +334,10 @@ async fn tools(
                         next_cursor: (next < total).then(|| cursor_value("o", &next.to_string())),
                         results,
                     };
-                    Ok(serde_json::to_vec(&answer).expect("results serialize"))
+                    Ok((
+                        serde_json::to_vec(&answer).expect("results serialize"),
+                        true,
+                    ))
                 }
             };
             answer_from_meta(&s, &headers, &view, read.stale, &what, build).await
@@ -343,19 +348,24 @@ async fn tools(
     }
 }
 
-/// The tools of a batch, located through the index, in the order asked.
+/// The tools of a batch, located through the index, in the order asked, and
+/// whether every one came from the object the index describes.
 async fn batch(
     s: &ReadState,
     view: &MetaView,
     wanted: Vec<String>,
     requested: Option<Requested>,
-) -> Result<Vec<u8>, ReadError> {
+) -> Result<(Vec<u8>, bool), ReadError> {
     let mut found: Vec<axum::body::Bytes> = Vec::new();
     let mut unknown = Vec::new();
+    let mut all_indexed = true;
     for slug in &wanted {
         match view.locate(slug) {
             Some((entry, index)) => match s.reader.tool(entry, index, Encoding::Identity).await? {
-                Some(tool) => found.push(tool),
+                Some((tool, indexed)) => {
+                    all_indexed &= indexed;
+                    found.push(tool)
+                }
                 None => unknown.push(slug.clone()),
             },
             None => unknown.push(slug.clone()),
@@ -365,7 +375,7 @@ async fn batch(
         key: "a tool".into(),
         detail: e.to_string(),
     };
-    match requested {
+    let body = match requested {
         None => {
             // The stored tool objects as they are, side by side.
             let mut body = b"{\"tools\":[".to_vec();
@@ -378,7 +388,7 @@ async fn batch(
             body.extend_from_slice(b"],\"unknown\":");
             serde_json::to_writer(&mut body, &unknown).expect("strings serialize");
             body.push(b'}');
-            Ok(body)
+            body
         }
         Some(requested) => {
             let tools: Vec<CachedToolSchema> = found
@@ -389,9 +399,10 @@ async fn batch(
             bundle_bytes(&tools, requested, Some(&unknown)).map_err(|e| ReadError::Corrupt {
                 key: "a bundle".into(),
                 detail: e.to_string(),
-            })
+            })?
         }
-    }
+    };
+    Ok((body, all_indexed))
 }
 
 /// `GET /changes`.
@@ -490,7 +501,7 @@ async fn changes(
         let s = s.clone();
         let view = view.clone();
         async move {
-            let names = s.reader.change_records(&view).await?;
+            let (names, complete) = s.reader.change_records(&view).await?;
             let mut changes = Vec::new();
             let mut next = None;
             'records: for name in names.iter().filter(|n| n.at() > since.as_str()) {
@@ -530,7 +541,11 @@ async fn changes(
                 changes,
                 next_cursor: next,
             };
-            Ok(serde_json::to_vec(&answer).expect("changes serialize"))
+            // Without this meta's own record yet: not kept, not tagged as complete.
+            Ok((
+                serde_json::to_vec(&answer).expect("changes serialize"),
+                complete,
+            ))
         }
     };
     answer_from_meta(&s, &headers, &view, read.stale, &what, build).await

@@ -73,7 +73,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::Read(ReadError::Removed(_)) => StatusCode::NOT_FOUND,
             Self::Sync(SyncError::Busy(_)) => StatusCode::CONFLICT,
             Self::Sync(SyncError::Store(_)) | Self::SyncNotConfigured => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -14,7 +14,7 @@ use crate::store::{ChangesName, ETag, ObjectKey, Store, StoreError};
 use axum::body::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,6 +26,8 @@ pub enum ReadError {
     Corrupt { key: String, detail: String },
     #[error("the meta names {0} but its object is missing; the next sync restores it")]
     Missing(Slug),
+    #[error("toolkit {0} is not in the cache")]
+    Removed(Slug),
 }
 
 #[derive(Debug, Clone)]
@@ -68,8 +70,10 @@ pub struct MetaView {
     tools: OnceLock<HashMap<String, (usize, usize)>>,
     /// The search index, built on first use.
     search: OnceLock<SearchIndex>,
-    /// The change records' names, listed once per meta (records only appear with a new one).
-    changes: tokio::sync::OnceCell<Arc<Vec<ChangesName>>>,
+    /// The change records' names, listed once per meta: records only appear
+    /// with a new one (its own just after it, so a listing without it is
+    /// not kept).
+    changes: OnceLock<Arc<Vec<ChangesName>>>,
 }
 
 impl MetaView {
@@ -93,7 +97,7 @@ impl MetaView {
             meta,
             tools: OnceLock::new(),
             search: OnceLock::new(),
-            changes: tokio::sync::OnceCell::new(),
+            changes: OnceLock::new(),
         }
     }
 
@@ -109,6 +113,7 @@ impl MetaView {
             failed: Vec::new(),
             pending_deletes: Vec::new(),
             unfinished_full_pass: None,
+            changes_record: None,
         })
     }
 
@@ -166,6 +171,9 @@ struct HeldMeta {
     checked: Instant,
     /// Last time the store answered about the meta.
     reachable: Instant,
+    /// Last time it did not: until the TTL passes again, requests get the
+    /// held copy (stale) at once instead of each waiting on the store.
+    failed: Option<Instant>,
 }
 
 /// The two list routes.
@@ -308,27 +316,22 @@ impl CacheReader {
     /// The current meta, revalidated after the TTL; a held copy while the
     /// store is unreachable, for `stale_if_error`.
     pub async fn meta(&self) -> Result<MetaRead, ReadError> {
-        if let Some(view) = self.fresh_meta() {
-            return Ok(MetaRead {
-                view: Some(view),
-                stale: false,
-            });
+        if let Some(read) = self.meta_without_io() {
+            return Ok(read);
         }
         let _refreshing = self.refresh.lock().await;
-        // Someone else may have refreshed it while we waited.
-        if let Some(view) = self.fresh_meta() {
-            return Ok(MetaRead {
-                view: Some(view),
-                stale: false,
-            });
+        // Someone else may have refreshed it (or found the store down) meanwhile.
+        if let Some(read) = self.meta_without_io() {
+            return Ok(read);
         }
         match self.refresh_meta().await {
             Ok(view) => Ok(MetaRead { view, stale: false }),
             Err(ReadError::Store(e)) => {
-                let held = self.held();
-                match held.as_ref() {
+                let mut held = self.held();
+                match held.as_mut() {
                     Some(h) if h.reachable.elapsed() < self.config.stale_if_error => {
                         tracing::warn!(error = %e, "the store is unreachable; serving the meta held since {:?} ago", h.reachable.elapsed());
+                        h.failed = Some(Instant::now());
                         Ok(MetaRead {
                             view: Some(h.view.clone()),
                             stale: true,
@@ -341,11 +344,24 @@ impl CacheReader {
         }
     }
 
-    fn fresh_meta(&self) -> Option<Arc<MetaView>> {
-        self.held()
-            .as_ref()
-            .filter(|h| h.checked.elapsed() < self.config.meta_ttl)
-            .map(|h| h.view.clone())
+    /// The held meta if it needs no revalidation: fresh, or stale while the
+    /// store was found unreachable less than a TTL ago.
+    fn meta_without_io(&self) -> Option<MetaRead> {
+        let held = self.held();
+        let h = held.as_ref()?;
+        if h.checked.elapsed() < self.config.meta_ttl {
+            return Some(MetaRead {
+                view: Some(h.view.clone()),
+                stale: false,
+            });
+        }
+        let failed_lately = h
+            .failed
+            .is_some_and(|at| at.elapsed() < self.config.meta_ttl);
+        (failed_lately && h.reachable.elapsed() < self.config.stale_if_error).then(|| MetaRead {
+            view: Some(h.view.clone()),
+            stale: true,
+        })
     }
 
     async fn refresh_meta(&self) -> Result<Option<Arc<MetaView>>, ReadError> {
@@ -356,7 +372,7 @@ impl CacheReader {
                 let mut held = self.held();
                 let h = held.as_mut().expect("held above");
                 let now = Instant::now();
-                (h.checked, h.reachable) = (now, now);
+                (h.checked, h.reachable, h.failed) = (now, now, None);
                 return Ok(Some(h.view.clone()));
             }
         }
@@ -375,6 +391,7 @@ impl CacheReader {
             etag: object.etag,
             checked: now,
             reachable: now,
+            failed: None,
         });
         Ok(Some(view))
     }
@@ -388,6 +405,26 @@ impl CacheReader {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         found
+    }
+
+    /// Why a toolkit the held meta names has no object: a sync published a
+    /// meta without it and pruned it (not in the cache: 404), or something
+    /// else removed it (an outage until the next sync restores it).
+    async fn gone(&self, slug: &Slug) -> ReadError {
+        if let Some(h) = self.held().as_mut() {
+            // Revalidate now, whatever the TTL.
+            h.checked = Instant::now()
+                .checked_sub(self.config.meta_ttl)
+                .unwrap_or(h.checked);
+        }
+        match self.meta().await {
+            Ok(MetaRead {
+                view: Some(view),
+                stale: false,
+            }) if view.entry(slug).is_none() => ReadError::Removed(slug.clone()),
+            Ok(MetaRead { view: None, .. }) => ReadError::Removed(slug.clone()),
+            _ => ReadError::Missing(slug.clone()),
+        }
     }
 
     /// A toolkit's object in identity coding, checked against the index.
@@ -404,11 +441,13 @@ impl CacheReader {
                 matches_index: true,
             });
         }
-        let object = self
+        let Some(object) = self
             .store
             .get(&ObjectKey::Toolkit(entry.slug.clone()))
             .await?
-            .ok_or_else(|| ReadError::Missing(entry.slug.clone()))?;
+        else {
+            return Err(self.gone(&entry.slug).await);
+        };
         // An object newer than the meta (a sync is publishing) or edited by
         // hand: served as it is, never cached, its ranges not trusted.
         let matches_index = !tag.is_empty() && object.etag.0 == *tag;
@@ -453,14 +492,15 @@ impl CacheReader {
         })
     }
 
-    /// One tool's answer (its object in the cached format) in `encoding`, or
-    /// `None` if the toolkit has no such tool.
+    /// One tool's answer (its object in the cached format) in `encoding`, and
+    /// whether it came from the object the index describes; `None` if the
+    /// toolkit has no such tool.
     pub async fn tool(
         &self,
         entry: &IndexEntry,
         index: usize,
         encoding: Encoding,
-    ) -> Result<Option<Bytes>, ReadError> {
+    ) -> Result<Option<(Bytes, bool)>, ReadError> {
         let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
         let key = AnswerKey::Tool {
             slug: entry.slug.clone(),
@@ -469,12 +509,14 @@ impl CacheReader {
             encoding,
         };
         if let Some(body) = self.cached(&key) {
-            return Ok(Some(body));
+            return Ok(Some((body, true)));
         }
         let toolkit = self.toolkit_bytes(entry).await?;
         let range = entry.tools.get(index).and_then(|t| t.range);
         let identity = match range {
-            Some([start, end]) if toolkit.matches_index && end <= toolkit.body.len() => {
+            Some([start, end])
+                if toolkit.matches_index && start <= end && end <= toolkit.body.len() =>
+            {
                 toolkit.body.slice(start..end)
             }
             // The object is not the one the index describes: find the tool the slow way.
@@ -484,7 +526,7 @@ impl CacheReader {
             },
         };
         if !toolkit.matches_index {
-            return Ok(Some(encoding.encode(&identity)));
+            return Ok(Some((encoding.encode(&identity), false)));
         }
         // Copied out of the toolkit's buffer so the cache weighs what it keeps.
         let body = if encoding == Encoding::Identity {
@@ -493,7 +535,7 @@ impl CacheReader {
             encoding.encode(&identity)
         };
         self.answers.insert(key, body.clone());
-        Ok(Some(body))
+        Ok(Some((body, true)))
     }
 
     /// A page of a list route in `encoding`.
@@ -511,14 +553,16 @@ impl CacheReader {
         built.expect("building a list cannot fail")
     }
 
-    /// An answer built from a toolkit's object (`what` names it), in `encoding`.
+    /// An answer built from a toolkit's object (`what` names it), in
+    /// `encoding`, and whether that object is the one the index describes.
     pub async fn from_toolkit(
         &self,
         entry: &IndexEntry,
         what: &str,
         encoding: Encoding,
         build: impl FnOnce(&[u8]) -> Result<Vec<u8>, ReadError>,
-    ) -> Result<Bytes, ReadError> {
+    ) -> Result<(Bytes, bool), ReadError> {
+        let indexed = AtomicBool::new(true);
         let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
         let what: Arc<str> = what.into();
         let key = |encoding| AnswerKey::FromToolkit {
@@ -527,35 +571,45 @@ impl CacheReader {
             what: what.clone(),
             encoding,
         };
-        self.answer(key, encoding, || async {
-            let toolkit = self.toolkit_bytes(entry).await?;
-            // Built from an object the index does not describe: not kept.
-            Ok((Bytes::from(build(&toolkit.body)?), toolkit.matches_index))
-        })
-        .await
+        let body = self
+            .answer(key, encoding, || async {
+                let toolkit = self.toolkit_bytes(entry).await?;
+                // Built from an object the index does not describe: not kept.
+                indexed.store(toolkit.matches_index, Ordering::Relaxed);
+                Ok((Bytes::from(build(&toolkit.body)?), toolkit.matches_index))
+            })
+            .await?;
+        Ok((body, indexed.load(Ordering::Relaxed)))
     }
 
     /// An answer built from the meta (`what` names it), in `encoding`.
+    /// `build` says whether its body may be kept (not if it read an object
+    /// the index does not describe), and so does the answer.
     pub async fn from_meta<F>(
         &self,
         view: &MetaView,
         what: &str,
         encoding: Encoding,
         build: F,
-    ) -> Result<Bytes, ReadError>
+    ) -> Result<(Bytes, bool), ReadError>
     where
-        F: std::future::Future<Output = Result<Vec<u8>, ReadError>>,
+        F: std::future::Future<Output = Result<(Vec<u8>, bool), ReadError>>,
     {
+        let kept = AtomicBool::new(true);
         let what: Arc<str> = what.into();
         let key = |encoding| AnswerKey::FromMeta {
             version: view.version.clone(),
             what: what.clone(),
             encoding,
         };
-        self.answer(key, encoding, || async {
-            Ok((Bytes::from(build.await?), true))
-        })
-        .await
+        let body = self
+            .answer(key, encoding, || async {
+                let (body, keep) = build.await?;
+                kept.store(keep, Ordering::Relaxed);
+                Ok((Bytes::from(body), keep))
+            })
+            .await?;
+        Ok((body, kept.load(Ordering::Relaxed)))
     }
 
     /// An answer in `encoding`: that coding from the cache, or the identity
@@ -600,26 +654,34 @@ impl CacheReader {
         })
     }
 
-    /// The change records' names (oldest first), listed once per meta.
+    /// The change records' names (oldest first), listed once per meta, and
+    /// whether the listing is complete (has the record the meta names; a
+    /// sync writes it just after publishing). An incomplete one is not kept.
     pub async fn change_records(
         &self,
         view: &MetaView,
-    ) -> Result<Arc<Vec<ChangesName>>, ReadError> {
-        let names = view
-            .changes
-            .get_or_try_init(|| async {
-                let listed = self.store.list_changes().await?;
-                let names = listed
-                    .into_iter()
-                    .filter_map(|o| match o.key {
-                        ObjectKey::Changes(name) => Some(name),
-                        _ => None,
-                    })
-                    .collect();
-                Ok::<_, ReadError>(Arc::new(names))
+    ) -> Result<(Arc<Vec<ChangesName>>, bool), ReadError> {
+        if let Some(names) = view.changes.get() {
+            return Ok((names.clone(), true));
+        }
+        let listed = self.store.list_changes().await?;
+        let names: Vec<ChangesName> = listed
+            .into_iter()
+            .filter_map(|o| match o.key {
+                ObjectKey::Changes(name) => Some(name),
+                _ => None,
             })
-            .await?;
-        Ok(names.clone())
+            .collect();
+        let complete = view
+            .meta
+            .changes_record
+            .as_deref()
+            .is_none_or(|own| names.iter().any(|n| n.as_str() == own));
+        let names = Arc::new(names);
+        if complete {
+            let _ = view.changes.set(names.clone());
+        }
+        Ok((names, complete))
     }
 
     /// One change record's bytes (immutable, so kept as long as the cache allows).
@@ -819,6 +881,7 @@ mod tests {
             failed: vec![],
             pending_deletes: vec![],
             unfinished_full_pass: None,
+            changes_record: None,
         })
     }
 

@@ -109,6 +109,13 @@ where
     Ok(representation::ok(body, &validators, encoding, &fresh))
 }
 
+/// The tag of an answer read from an object the index does not describe (a
+/// sync is between its writes and its publish, or one died): the bytes' own,
+/// never the index's, which names other bytes.
+pub fn unindexed_etag(body: &[u8]) -> String {
+    format!("u{}", &crate::cache::content_hash(body)[..32])
+}
+
 fn page_of(route: ListRoute, params: ListParams) -> Result<Page, ApiError> {
     let limit = match params.limit {
         None => None,
@@ -277,7 +284,7 @@ async fn toolkit(
             let got = s.reader.toolkit(entry, encoding).await?;
             return Ok((got.body, got.content_hash.map(|h| h[..32].to_owned())));
         };
-        let body = s
+        let (body, indexed) = s
             .reader
             .from_toolkit(entry, &requested.tag(), encoding, |object| {
                 let toolkit: CachedToolkit =
@@ -285,7 +292,8 @@ async fn toolkit(
                 bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(slug, e))
             })
             .await?;
-        Ok((body, None))
+        let etag = (!indexed).then(|| unindexed_etag(&body));
+        Ok((body, etag))
     })
     .await
 }
@@ -339,20 +347,21 @@ async fn tool(
     let (s, slug, not_found) = (&s, &slug, &not_found);
     conditional(s, &headers, read.stale, validators, |encoding| async move {
         let Some(requested) = requested else {
-            let body = s
+            let (body, indexed) = s
                 .reader
                 .tool(entry, index, encoding)
                 .await?
                 .ok_or_else(not_found)?;
-            return Ok((body, None));
+            let etag = (!indexed).then(|| unindexed_etag(&body));
+            return Ok((body, etag));
         };
-        let tool_bytes = s
+        let (tool_bytes, _) = s
             .reader
             .tool(entry, index, Encoding::Identity)
             .await?
             .ok_or_else(not_found)?;
         let what = format!("tool-{index}-{}", requested.tag());
-        let body = s
+        let (body, indexed) = s
             .reader
             .from_toolkit(entry, &what, encoding, |_| {
                 let tool: CachedToolSchema =
@@ -361,7 +370,8 @@ async fn tool(
                     .map_err(|e| corrupt(slug, e))
             })
             .await?;
-        Ok((body, None))
+        let etag = (!indexed).then(|| unindexed_etag(&body));
+        Ok((body, etag))
     })
     .await
 }

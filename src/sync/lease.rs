@@ -22,8 +22,6 @@ const EXPIRY_SAFETY: Duration = Duration::from_secs(5);
 
 pub struct Lease {
     pub record: LeaseRecord,
-    /// The previous holder's lease had expired: that sync died mid-way.
-    pub took_over: bool,
     etag: ETag,
 }
 
@@ -52,13 +50,7 @@ impl Lease {
             .put(&ObjectKey::Lease, body.clone(), PutCondition::IfAbsent)
             .await
         {
-            Ok(etag) => {
-                return Ok(Lease {
-                    record,
-                    took_over: false,
-                    etag,
-                })
-            }
+            Ok(etag) => return Ok(Lease { record, etag }),
             // A 409 is a concurrent create: someone else is taking it right now.
             Err(StoreError::PreconditionFailed { .. } | StoreError::Conflict { .. }) => {}
             Err(e) => return Err(SyncError::Store(e)),
@@ -73,11 +65,7 @@ impl Lease {
                 .put(&ObjectKey::Lease, body, PutCondition::IfAbsent)
                 .await
             {
-                Ok(etag) => Ok(Lease {
-                    record,
-                    took_over: false,
-                    etag,
-                }),
+                Ok(etag) => Ok(Lease { record, etag }),
                 Err(StoreError::PreconditionFailed { .. } | StoreError::Conflict { .. }) => {
                     Err(SyncError::Busy(current_holder(store).await?))
                 }
@@ -94,11 +82,7 @@ impl Lease {
             .put(&ObjectKey::Lease, body, PutCondition::IfMatch(current.etag))
             .await
         {
-            Ok(etag) => Ok(Lease {
-                record,
-                took_over: true,
-                etag,
-            }),
+            Ok(etag) => Ok(Lease { record, etag }),
             Err(StoreError::PreconditionFailed { .. } | StoreError::Conflict { .. }) => {
                 Err(SyncError::Busy(current_holder(store).await?))
             }

@@ -48,10 +48,14 @@ pub struct SyncSettings {
     pub changes_retention: Duration,
 }
 
-/// Store operations a sync may still make after its deadline, each bounded by
-/// `store_timeout`: in-flight writes, the lease check, the meta (with its
-/// retries), the prune, the last run and the release. The lease must outlive
-/// the deadline by this many bounds.
+/// Store operations a sync may still make after its deadline that must end
+/// while it holds its lease, each bounded by `store_timeout`: the writes in
+/// flight (concurrent: one bound), the lease check and the meta (up to three
+/// puts and two heads): 7, and one to spare. What follows is safe late: the
+/// prune only starts while the lease holds by the clock, the meta was a
+/// compare-and-swap, the release is conditional, and the change record and
+/// the last run are reports. The lease must outlive the deadline by this
+/// many bounds.
 pub const STORE_OPS_AFTER_DEADLINE: u32 = 8;
 
 #[derive(Debug, Clone, Default)]
@@ -206,7 +210,18 @@ impl SyncEngine {
     async fn run_as(&self, sync_id: String, request: SyncRequest) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let before = self.client.stats();
-        let lease = Lease::acquire(&*self.store, &sync_id, self.settings.lease_ttl).await?;
+        let lease = tokio::time::timeout(
+            self.settings.store_timeout,
+            Lease::acquire(&*self.store, &sync_id, self.settings.lease_ttl),
+        )
+        .await
+        .map_err(|_| {
+            SyncError::Store(StoreError::backend(
+                "acquire",
+                ObjectKey::Lease,
+                format!("no answer within {:?}", self.settings.store_timeout),
+            ))
+        })??;
 
         let mut report = SyncReport::new(sync_id, timestamp(SystemTime::now()), request.full);
         let own_deadline = started + self.settings.timeout;
@@ -272,10 +287,10 @@ impl SyncEngine {
         let (configs, listing, stored) = tokio::join!(
             self.client.list_auth_configs(),
             self.client.list_toolkits(),
-            self.store.list()
+            self.bounded(self.store.list())
         );
         let configs = configs.map_err(Abort::AuthConfigs)?;
-        let stored: StoredEtags = stored?
+        let stored: StoredEtags = stored??
             .into_iter()
             .filter_map(|o| match o.key {
                 ObjectKey::Toolkit(slug) => Some((slug, o.etag.0)),
@@ -431,20 +446,36 @@ impl SyncEngine {
         report.written = aggregate.written;
         report.unchanged = aggregate.unchanged;
         report.failed = aggregate.failures.clone();
+        // The plan passed the guard; failed fetches can still empty the index
+        // (objects to repair while Composio is down): same guard, same override.
+        if !request.allow_shrink {
+            let publishing: Vec<Slug> = aggregate.index.iter().map(|e| e.slug.clone()).collect();
+            plan::shrink_guard(&previous.index, &publishing, self.settings.max_shrink)?;
+        }
 
         let phase = Instant::now();
         if !self.bounded(lease.held_in_store(&*self.store)).await?? {
             return Err(Abort::LeaseLost);
         }
+        let changes = changes_between(&previous.index, &aggregate.index);
+        let last_synced_at = timestamp(SystemTime::now());
+        let changes_record = (!changes.is_empty())
+            .then(|| ChangesName::new(&last_synced_at, &report.sync_id))
+            .flatten();
         let meta = Meta {
-            last_synced_at: timestamp(SystemTime::now()),
+            last_synced_at,
             toolkit_count: aggregate.index.len(),
             total_tool_count: aggregate.index.iter().map(|e| e.tool_count).sum(),
             sync_duration_ms: started.elapsed().as_millis() as u64,
             sync_id: report.sync_id.clone(),
             toolkits: aggregate.index,
             failed: aggregate.failures,
-            pending_deletes: aggregate.to_delete.clone(),
+            pending_deletes: aggregate
+                .to_delete
+                .iter()
+                .chain(&aggregate.held)
+                .cloned()
+                .collect(),
             // A full pass that ran out of time goes on next time from where
             // it began; an incremental run leaves the mark as it found it.
             unfinished_full_pass: match (request.full, out_of_time) {
@@ -457,6 +488,7 @@ impl SyncEngine {
                 (true, false) => None,
                 (false, _) => previous.unfinished_full_pass.clone(),
             },
+            changes_record: changes_record.as_ref().map(|n| n.as_str().to_owned()),
         };
         self.publish(&meta, previous.etag).await?;
         report.published = true;
@@ -464,12 +496,24 @@ impl SyncEngine {
         report.toolkits = meta.toolkit_count;
         report.tools = meta.total_tool_count;
         report.stale = meta.toolkits.iter().filter(|e| e.stale).count();
-        let changes = changes_between(&previous.index, &meta.toolkits);
         report.changes = Some(ChangeCounts::of(&changes));
         report.changes_recorded = self
-            .record_changes(&report.sync_id, &meta.last_synced_at, changes)
+            .record_changes(
+                &report.sync_id,
+                &meta.last_synced_at,
+                changes_record,
+                changes,
+            )
             .await;
-        let (removed, pending) = self.prune(aggregate.to_delete).await;
+        let (removed, pending) = if lease.held_by_clock() {
+            self.prune(aggregate.to_delete).await
+        } else {
+            // A late prune could delete what a sync that took over re-added:
+            // the deletes stay pending in the meta for the next sync.
+            tracing::warn!("the lease ran out before pruning; the next sync deletes");
+            let pending = aggregate.to_delete.iter().map(Slug::to_string).collect();
+            (Vec::new(), pending)
+        };
         report.removed = removed;
         report.pending_deletes = pending;
         report.timings.publish = phase.elapsed().as_millis() as u64;
@@ -713,10 +757,16 @@ impl SyncEngine {
     /// The change feed's record of this publish (none when nothing changed),
     /// and records past their retention deleted. Best effort: the meta is
     /// already published; a record that could not be written is reported.
-    async fn record_changes(&self, sync_id: &str, at: &str, changes: Vec<ToolChange>) -> bool {
+    async fn record_changes(
+        &self,
+        sync_id: &str,
+        at: &str,
+        name: Option<ChangesName>,
+        changes: Vec<ToolChange>,
+    ) -> bool {
         let mut recorded = true;
         if !changes.is_empty() {
-            let Some(name) = ChangesName::new(at, sync_id) else {
+            let Some(name) = name else {
                 return false;
             };
             let record = ChangeRecord {

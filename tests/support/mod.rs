@@ -173,6 +173,8 @@ pub struct FlakyStore {
     pub deletes: AtomicUsize,
     /// Every read fails, as if the store went away.
     pub fail_reads: AtomicBool,
+    /// Reads that failed so.
+    pub failed_reads: AtomicUsize,
 }
 
 impl FlakyStore {
@@ -187,6 +189,7 @@ impl FlakyStore {
             steal_lease_on_toolkit_write: AtomicBool::new(false),
             deletes: AtomicUsize::new(0),
             fail_reads: AtomicBool::new(false),
+            failed_reads: AtomicUsize::new(0),
         }
     }
 }
@@ -195,6 +198,7 @@ impl FlakyStore {
 impl Store for FlakyStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
         if self.fail_reads.load(Ordering::SeqCst) {
+            self.failed_reads.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::backend(
                 "get",
                 key,
@@ -205,6 +209,7 @@ impl Store for FlakyStore {
     }
     async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
         if self.fail_reads.load(Ordering::SeqCst) {
+            self.failed_reads.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::backend(
                 "head",
                 key,
@@ -272,6 +277,7 @@ impl Store for FlakyStore {
     }
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
         if self.fail_reads.load(Ordering::SeqCst) {
+            self.failed_reads.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::backend(
                 "list",
                 "",
@@ -282,6 +288,7 @@ impl Store for FlakyStore {
     }
     async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
         if self.fail_reads.load(Ordering::SeqCst) {
+            self.failed_reads.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::backend(
                 "list",
                 "_changes/",
