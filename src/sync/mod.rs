@@ -150,6 +150,9 @@ pub struct SyncEngine {
     store: Arc<dyn Store>,
     settings: SyncSettings,
     observer: Option<Observer>,
+    /// Mappings at once: one per core. More only adds threads to the blocking
+    /// pool, each with its own allocator arena, and memory, not speed.
+    mapping: Arc<tokio::sync::Semaphore>,
 }
 
 /// The published state a sync starts from.
@@ -174,11 +177,13 @@ struct Settled {
 
 impl SyncEngine {
     pub fn new(client: ComposioClient, store: Arc<dyn Store>, settings: SyncSettings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             client,
             store,
             settings,
             observer: None,
+            mapping: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -614,9 +619,18 @@ impl SyncEngine {
         let mapping_started = Instant::now();
         let asked = slug.clone();
         let known = previous.map(known_tools).unwrap_or_default();
-        let mapped = tokio::task::spawn_blocking(move || map_toolkit(&asked, &upstream, &known))
+        let core = self
+            .mapping
+            .clone()
+            .acquire_owned()
             .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+            .expect("the semaphore is never closed");
+        let mapped = tokio::task::spawn_blocking(move || {
+            let _core = core;
+            map_toolkit(&asked, &upstream, &known)
+        })
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
         let map_time = mapping_started.elapsed();
         let encoded: EncodedToolkit = match mapped {
             Ok(encoded) => encoded,
