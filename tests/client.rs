@@ -196,21 +196,20 @@ async fn truncated_bodies_and_resets_are_retried_then_reported() {
         4,
         "one truncation, then fine"
     );
-    emu.set_fault(
-        "linkedin",
-        Fault::always(FaultKind::Reset, FaultTarget::Tools),
-    );
-    let err = c.list_tools(&slug("linkedin")).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            UpstreamError::Transport {
-                kind: TransportKind::Interrupted,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    for kind in [FaultKind::Reset, FaultKind::Truncated] {
+        emu.set_fault("linkedin", Fault::always(kind, FaultTarget::Tools));
+        let err = c.list_tools(&slug("linkedin")).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UpstreamError::Transport {
+                    kind: TransportKind::Interrupted,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -77,6 +77,14 @@ async fn full_sync_writes_every_toolkit_with_exact_counts_and_the_meta_last() {
         (report.fetched, report.written, report.mode),
         (7, 7, SyncMode::Full)
     );
+    // Mapping 885 tools (with their compatibility reports) takes time; the
+    // phases add up to no more than the run.
+    let t = &report.timings;
+    assert!(t.map > 0, "{t:?}");
+    assert!(
+        t.plan + t.fetch + t.publish <= report.duration_ms + 3,
+        "{t:?}"
+    );
     for (slug, count) in SAMPLE {
         let t = toolkit(&*store, slug).await.unwrap();
         assert_eq!((t.tool_count, t.tools.len()), (count, count), "{slug}");

@@ -403,6 +403,8 @@ impl SyncEngine {
         let mut outcomes = Vec::with_capacity(settled.len());
         let mut store_failure = None;
         let mut out_of_time = false;
+        // Summed as durations: many toolkits under a millisecond each still add up.
+        let (mut map_time, mut write_time) = (Duration::ZERO, Duration::ZERO);
         for result in settled {
             let settled = match result {
                 Ok(settled) => settled,
@@ -412,8 +414,8 @@ impl SyncEngine {
                 }
             };
             out_of_time |= settled.out_of_time;
-            report.timings.map += settled.map_time.as_millis() as u64;
-            report.timings.write += settled.write_time.as_millis() as u64;
+            map_time += settled.map_time;
+            write_time += settled.write_time;
             if let (FetchReason::Repair(reason), FetchOutcome::Synced { written: true, .. }) =
                 (&settled.reason, &settled.outcome)
             {
@@ -426,6 +428,8 @@ impl SyncEngine {
         }
         report.repaired.sort_by(|a, b| a.slug.cmp(&b.slug));
         report.timings.fetch = phase.elapsed().as_millis() as u64;
+        report.timings.map = map_time.as_millis() as u64;
+        report.timings.write = write_time.as_millis() as u64;
         if let Some(abort) = store_failure {
             return Err(abort);
         }
