@@ -471,6 +471,15 @@ mod tests {
         KnownTools::new()
     }
 
+    /// What the index would know after publishing `encoded`.
+    fn known_from(encoded: &EncodedToolkit) -> KnownTools {
+        encoded
+            .tools
+            .iter()
+            .map(|t| (t.slug.clone(), (t.hash.clone().unwrap(), t.compat.clone())))
+            .collect()
+    }
+
     fn github() -> Slug {
         Slug::parse("github").unwrap()
     }
@@ -511,11 +520,7 @@ mod tests {
             assert_eq!(renamed, i % 3 == 0, "tool {i}");
         }
         // Known reports are reused as they were: a planted one shows it.
-        let mut known: KnownTools = first
-            .tools
-            .iter()
-            .map(|t| (t.slug.clone(), (t.hash.clone().unwrap(), t.compat.clone())))
-            .collect();
+        let mut known = known_from(&first);
         let planted = CompatReport {
             renamed_keys: 99,
             ..Default::default()
@@ -534,11 +539,7 @@ mod tests {
             &no_known(),
         )
         .unwrap();
-        let known: KnownTools = had
-            .tools
-            .iter()
-            .map(|t| (t.slug.clone(), (t.hash.clone().unwrap(), t.compat.clone())))
-            .collect();
+        let known = known_from(&had);
         let emptied = map_toolkit(&github(), &upstream(detail("github"), vec![]), &known);
         assert_eq!(emptied.unwrap_err(), MappingError::Emptied { had: 1 });
         // A toolkit new to the cache may have no tools.
