@@ -491,15 +491,20 @@ async fn an_object_the_meta_does_not_name_is_never_served() {
     }
 }
 
-#[tokio::test]
-async fn when_the_store_goes_away_a_warm_reader_serves_its_copy_marked_stale() {
+/// A synced cache behind a store whose reads can be made to fail.
+async fn synced_behind_a_flaky_store() -> Arc<FlakyStore> {
     let emu = emulator().await;
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
     engine(&emu, memory.clone())
         .run(SyncRequest::full())
         .await
         .unwrap();
-    let flaky = Arc::new(FlakyStore::new(memory));
+    Arc::new(FlakyStore::new(memory))
+}
+
+#[tokio::test]
+async fn when_the_store_goes_away_a_warm_reader_serves_its_copy_marked_stale() {
+    let flaky = synced_behind_a_flaky_store().await;
     let reader_for = |stale_if_error| {
         let mut config = ReaderConfig::new(Duration::ZERO);
         config.stale_if_error = stale_if_error;
@@ -527,13 +532,7 @@ async fn when_the_store_goes_away_a_warm_reader_serves_its_copy_marked_stale() {
 
 #[tokio::test]
 async fn while_the_store_is_down_requests_do_not_each_wait_on_it() {
-    let emu = emulator().await;
-    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    engine(&emu, memory.clone())
-        .run(SyncRequest::full())
-        .await
-        .unwrap();
-    let flaky = Arc::new(FlakyStore::new(memory));
+    let flaky = synced_behind_a_flaky_store().await;
     let mut config = ReaderConfig::new(Duration::from_millis(300));
     config.stale_if_error = Duration::from_secs(600);
     let warm = router(Arc::new(CacheReader::new(flaky.clone(), config)), None);
