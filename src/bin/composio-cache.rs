@@ -275,7 +275,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 store.location(),
                 http::BASE
             );
-            axum::serve(listener, app)
+            axum::serve(http::without_nagle(listener), app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })

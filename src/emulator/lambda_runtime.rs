@@ -48,7 +48,7 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/error", post(answer))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(api.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(crate::http::without_nagle(listener), app).await });
         Ok(api)
     }
 

@@ -229,7 +229,7 @@ impl Emulator {
             .with_state(inner.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
+            let _ = axum::serve(crate::http::without_nagle(listener), app)
                 .with_graceful_shutdown(async move { stop.notified().await })
                 .await;
         });

@@ -32,6 +32,19 @@ pub const BASE: &str = "/api/connections/schemas/composio";
 /// `Cache-Control` of read answers unless `READ_CACHE_CONTROL` says otherwise.
 pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=60, stale-while-revalidate=600";
 
+/// A listener whose connections send at once: with Nagle's algorithm a
+/// large answer's last segment waits for a delayed ACK, up to 40 ms on Linux.
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    })
+}
+
 /// An error answer.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorAnswer {
@@ -237,4 +250,20 @@ pub fn router(reader: Arc<CacheReader>, sync: Option<Arc<dyn Syncer>>) -> Router
         cache_control: HeaderValue::from_static(DEFAULT_CACHE_CONTROL),
     })
     .0
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_waiting_for_acks() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = super::without_nagle(listener);
+        let client = tokio::net::TcpStream::connect(addr);
+        let ((stream, _), client) = tokio::join!(listener.accept(), client);
+        let _client = client.unwrap();
+        assert!(stream.nodelay().unwrap());
+    }
 }
