@@ -2,12 +2,16 @@
 
 mod support;
 
+use bytes::Bytes;
 use composio_schema_cache::cache::{CachedToolkit, Slug};
 use composio_schema_cache::composio::ComposioClient;
 use composio_schema_cache::emulator::{
     Catalog, Emulator, EmulatorConfig, Fault, FaultKind, FaultTarget, LimitHeaders, RateLimit,
 };
-use composio_schema_cache::store::{FsStore, MemoryStore, ObjectKey, PutCondition, Store};
+use composio_schema_cache::store::{
+    ETag, FsStore, ListedObject, MemoryStore, ObjectKey, PutCondition, Store, StoreError,
+    StoredObject,
+};
 use composio_schema_cache::sync::{SyncEngine, SyncError, SyncMode, SyncRequest};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -1378,4 +1382,89 @@ async fn change_records_are_written_only_for_changes_and_expire_after_the_retent
     let report = engine.run(SyncRequest::default()).await.unwrap();
     assert!(report.success, "{report:?}");
     assert_eq!(records().await, after);
+}
+
+/// A store whose lease write and meta read answer only once Composio has been
+/// asked for both listings (bounded: after 5 s they fail instead).
+struct AfterTheListings {
+    inner: Arc<dyn Store>,
+    emu: Emulator,
+}
+
+impl AfterTheListings {
+    async fn listings_requested(
+        &self,
+        op: &'static str,
+        key: &ObjectKey,
+    ) -> Result<(), StoreError> {
+        let asked = |route: &str| self.emu.stats().by_route.get(route).copied().unwrap_or(0) > 0;
+        for _ in 0..1000 {
+            if asked("auth_configs") && asked("toolkits") {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Err(StoreError::backend(
+            op,
+            key,
+            "the listings were not requested meanwhile",
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for AfterTheListings {
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        if matches!(key, ObjectKey::Meta) {
+            self.listings_requested("get", key).await?;
+        }
+        self.inner.get(key).await
+    }
+    async fn etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
+        self.inner.etag(key).await
+    }
+    async fn put(&self, key: &ObjectKey, body: Bytes, c: PutCondition) -> Result<ETag, StoreError> {
+        if matches!(key, ObjectKey::Lease) {
+            self.listings_requested("put", key).await?;
+        }
+        self.inner.put(key, body, c).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn delete_if_match(&self, key: &ObjectKey, etag: &ETag) -> Result<(), StoreError> {
+        self.inner.delete_if_match(key, etag).await
+    }
+    async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list().await
+    }
+    async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list_changes().await
+    }
+    fn location(&self) -> String {
+        format!("after the listings: {}", self.inner.location())
+    }
+}
+
+/// On S3 the lease and the meta are a round trip each: the listings, which
+/// only read Composio, do not wait for them.
+#[tokio::test]
+async fn the_listings_are_in_flight_while_the_store_takes_the_lease_and_reads_the_meta() {
+    let emu = emulator().await;
+    let (_dir, inner) = fs_store();
+    let store = Arc::new(AfterTheListings {
+        inner,
+        emu: emu.clone(),
+    });
+    let report = engine(&emu, store.clone()).run(full()).await.unwrap();
+    assert!(report.success, "{:?}", report.message);
+    assert_eq!(report.toolkits, SAMPLE.len());
+    assert!(report.timings.plan <= report.duration_ms);
+
+    // A refused lease still answers Busy, the listings dropped with it.
+    plant_lease(&*store.inner, "running-sync", "now", u64::MAX / 2).await;
+    match engine(&emu, store.clone()).run(full()).await {
+        Err(SyncError::Busy(l)) => assert_eq!(l.owner, "running-sync"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
 }

@@ -20,7 +20,7 @@ use crate::cache::{
 };
 use crate::composio::{cut, ComposioClient, UpstreamError};
 use crate::store::{ChangesName, ETag, ObjectKey, PutCondition, Store, StoreError};
-use crate::wire::ToolkitSummary;
+use crate::wire::{AuthConfig, ToolkitSummary};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
@@ -28,6 +28,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
@@ -155,6 +156,12 @@ pub struct SyncEngine {
     mapping: Arc<tokio::sync::Semaphore>,
 }
 
+/// The project's auth configs and Composio's toolkit listing.
+type Listings = (
+    Result<Vec<AuthConfig>, UpstreamError>,
+    Result<Vec<ToolkitSummary>, UpstreamError>,
+);
+
 /// The published state a sync starts from.
 struct Previous {
     index: Vec<IndexEntry>,
@@ -215,6 +222,10 @@ impl SyncEngine {
     async fn run_as(&self, sync_id: String, request: SyncRequest) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let before = self.client.stats();
+        // The listings only read Composio, so they start with the lease: the
+        // store's round trips before the plan are off the critical path. A
+        // refused lease drops them.
+        let listings = self.start_listings();
         let lease = tokio::time::timeout(
             self.settings.store_timeout,
             Lease::acquire(&*self.store, &sync_id, self.settings.lease_ttl),
@@ -233,7 +244,7 @@ impl SyncEngine {
         let deadline = request
             .deadline
             .map_or(own_deadline, |d| d.min(own_deadline));
-        let sync = self.sync(&request, deadline, &lease, &mut report, started);
+        let sync = self.sync(&request, deadline, &lease, &mut report, started, listings);
         let failure = match AssertUnwindSafe(sync).catch_unwind().await {
             Ok(Ok(())) => None,
             Ok(Err(abort)) => Some(abort.to_string()),
@@ -285,15 +296,17 @@ impl SyncEngine {
         lease: &Lease,
         report: &mut SyncReport,
         started: Instant,
+        listings: AbortOnDropHandle<Listings>,
     ) -> Result<(), Abort> {
-        // Plan: what is published, what the project has, what the store holds.
-        let phase = Instant::now();
-        let previous = self.read_previous().await?;
-        let (configs, listing, stored) = tokio::join!(
-            self.client.list_auth_configs(),
-            self.client.list_toolkits(),
-            self.bounded(self.store.list())
+        // Plan: what is published, what the store holds, what the project has.
+        let (previous, stored, listings) = tokio::join!(
+            self.read_previous(),
+            self.bounded(self.store.list()),
+            listings
         );
+        let previous = previous?;
+        let (configs, listing) =
+            listings.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
         let configs = configs.map_err(Abort::AuthConfigs)?;
         let stored: StoredEtags = stored??
             .into_iter()
@@ -377,7 +390,7 @@ impl SyncEngine {
             to_fetch: to_fetch.len(),
             unchanged: kept.len(),
         });
-        report.timings.plan = phase.elapsed().as_millis() as u64;
+        report.timings.plan = started.elapsed().as_millis() as u64;
 
         // Fetch, map, write. Two stages: the concurrency bound is for
         // Composio, so a slot frees as soon as a toolkit is fetched.
@@ -527,6 +540,13 @@ impl SyncEngine {
         report.pending_deletes = pending;
         report.timings.publish = phase.elapsed().as_millis() as u64;
         Ok(())
+    }
+
+    fn start_listings(&self) -> AbortOnDropHandle<Listings> {
+        let client = self.client.clone();
+        let listings =
+            async move { tokio::join!(client.list_auth_configs(), client.list_toolkits()) };
+        AbortOnDropHandle::new(tokio::spawn(listings.in_current_span()))
     }
 
     /// A store operation bounded by `store_timeout`.

@@ -20,7 +20,8 @@ pub struct Repair {
 /// toolkits (they overlap the network waits and each other).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
-    /// Meta, auth configs, listing and store listing read; plan and diff made.
+    /// From the start: lease taken, meta, auth configs, listing and store
+    /// listing read (at once); plan and diff made.
     pub plan: u64,
     /// Tool pages fetched, mapped and written (wall clock).
     pub fetch: u64,
