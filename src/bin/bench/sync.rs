@@ -55,6 +55,22 @@ fn check(report: &SyncReport) -> Result<(), String> {
     }
 }
 
+/// A full sync, timed; one that fails is an error.
+async fn timed_full_sync(engine: &SyncEngine) -> Result<(Duration, SyncReport), String> {
+    let started = Instant::now();
+    let report = engine
+        .run(SyncRequest::full())
+        .await
+        .map_err(|e| e.to_string())?;
+    let took = started.elapsed();
+    check(&report)?;
+    Ok((took, report))
+}
+
+fn fs_store(dir: &tempfile::TempDir) -> Result<FsStore, String> {
+    FsStore::new(dir.path(), "composio-schemas/").map_err(|e| e.to_string())
+}
+
 async fn emulator(
     catalog: &Catalog,
     per_call: Duration,
@@ -98,37 +114,22 @@ pub async fn full_syncs(
                 }
                 1 => {
                     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-                    let store: Arc<dyn Store> = Arc::new(
-                        FsStore::new(dir.path(), "composio-schemas/").map_err(|e| e.to_string())?,
-                    );
-                    let (engine, settings) = default_engine(&emu, store);
+                    let (engine, settings) = default_engine(&emu, Arc::new(fs_store(&dir)?));
                     concurrency = settings.concurrency;
                     emu.reset_stats();
-                    let started = Instant::now();
-                    let report = engine
-                        .run(SyncRequest::full())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    ours.push(started.elapsed());
-                    check(&report)?;
+                    let (took, report) = timed_full_sync(&engine).await?;
+                    ours.push(took);
                     our_calls = emu.stats().requests;
                     last_report = Some(report);
                 }
                 2 => {
                     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-                    let store: Arc<dyn Store> = Arc::new(Slowed {
-                        inner: FsStore::new(dir.path(), "composio-schemas/")
-                            .map_err(|e| e.to_string())?,
+                    let store = Slowed {
+                        inner: fs_store(&dir)?,
                         delay: S3_LIKE_DELAY,
-                    });
-                    let (engine, _) = default_engine(&emu, store);
-                    let started = Instant::now();
-                    let report = engine
-                        .run(SyncRequest::full())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    on_s3.push(started.elapsed());
-                    check(&report)?;
+                    };
+                    let (engine, _) = default_engine(&emu, Arc::new(store));
+                    on_s3.push(timed_full_sync(&engine).await?.0);
                 }
                 _ => {
                     emu.reset_stats();
@@ -369,13 +370,8 @@ pub async fn rate_limited(runs: usize, table: &mut Table) -> Result<(), String> 
             }
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
             let (engine, _) = synthetic_engine(&emu, store);
-            let started = Instant::now();
-            let report = engine
-                .run(SyncRequest::full())
-                .await
-                .map_err(|e| e.to_string())?;
-            times.push(started.elapsed());
-            check(&report)?;
+            let (took, report) = timed_full_sync(&engine).await?;
+            times.push(took);
             // The fewest calls that could carry the data, at the server's rate.
             let needed = report.upstream_requests - report.upstream_throttled;
             ideal.push(Duration::from_secs_f64(needed as f64 / per_second as f64));
