@@ -2,12 +2,14 @@
 //! in a model provider's format, several tools at once, search, and what
 //! changed. All from the cache; none of it calls Composio.
 
+use super::answer::{
+    bundle_bytes, conditional, requested, unindexed_etag, BundleAnswer, ReadState, Requested,
+};
 use super::extract::Params;
 use super::reader::{MetaView, ReadError};
 use super::representation::{Encoding, Validators};
-use super::routes::{conditional, unindexed_etag, ReadState};
 use super::{ApiError, ErrorAnswer};
-use crate::agent::{bundle, Bundle, Format, Hit, ToolSource};
+use crate::agent::Hit;
 use crate::cache::changes::{ChangeKind, ChangeRecord};
 use crate::cache::{content_hash, timestamp, CachedToolSchema, ToolSlug};
 use crate::store::ChangesName;
@@ -24,128 +26,6 @@ pub fn agent_routes(state: ReadState) -> OpenApiRouter {
         .routes(routes!(tools))
         .routes(routes!(changes))
         .with_state(state)
-}
-
-/// The provider format asked for, and strict mode (OpenAI's only).
-#[derive(Deserialize, IntoParams, Default)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct FormatParams {
-    /// Answer a bundle in this provider's format: `openai`, `openai-responses`,
-    /// `anthropic`, `gemini` or `mcp`.
-    pub format: Option<String>,
-    /// With `openai` or `openai-responses`: OpenAI strict mode.
-    pub strict: Option<bool>,
-}
-
-/// A format and strict mode, validated.
-#[derive(Debug, Clone, Copy)]
-pub struct Requested {
-    pub format: Format,
-    pub strict: bool,
-}
-
-impl Requested {
-    /// Names this variant of an answer in cache keys and ETags.
-    pub fn tag(&self) -> String {
-        format!(
-            "{}{}",
-            self.format.as_str(),
-            if self.strict { "-strict" } else { "" }
-        )
-    }
-}
-
-pub fn requested(
-    format: Option<&str>,
-    strict: Option<bool>,
-) -> Result<Option<Requested>, ApiError> {
-    let Some(format) = format else {
-        if strict.is_some() {
-            return Err(ApiError::BadRequest(
-                "strict needs format=openai or format=openai-responses".into(),
-            ));
-        }
-        return Ok(None);
-    };
-    let format: Format = format
-        .parse()
-        .map_err(|e: crate::agent::UnknownFormat| ApiError::BadRequest(e.to_string()))?;
-    let strict = strict.unwrap_or(false);
-    if strict && !format.supports_strict() {
-        return Err(ApiError::BadRequest(format!(
-            "strict is OpenAI's: use it with format=openai or format=openai-responses, not {}",
-            format.as_str()
-        )));
-    }
-    Ok(Some(Requested { format, strict }))
-}
-
-/// A provider bundle, plus the slugs a batch did not find.
-#[derive(Serialize)]
-struct BundleWithUnknown<'a> {
-    #[serde(flatten)]
-    bundle: &'a Bundle,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unknown: Option<&'a [String]>,
-}
-
-/// A provider bundle of `tools`, serialized.
-pub fn bundle_bytes(
-    tools: &[CachedToolSchema],
-    requested: Requested,
-    unknown: Option<&[String]>,
-) -> Result<Vec<u8>, ApiError> {
-    let sources: Vec<ToolSource<'_>> = tools.iter().map(ToolSource::from).collect();
-    let bundle = bundle(&sources, requested.format, requested.strict)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(serde_json::to_vec(&BundleWithUnknown {
-        bundle: &bundle,
-        unknown,
-    })
-    .expect("a bundle serializes"))
-}
-
-/// Documents a bundle answer (the body is a provider's own shapes).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BundleAnswer {
-    /// The format asked for.
-    pub format: String,
-    /// Exactly the provider's tool shapes, nothing extra.
-    #[schema(value_type = Vec<Object>)]
-    pub tools: Vec<serde_json::Value>,
-    /// The name sent to the model → the tool slug.
-    #[schema(value_type = Object)]
-    pub name_map: serde_json::Value,
-    /// What maps a model's arguments back to the original property names.
-    #[schema(value_type = Object)]
-    pub argument_map: serde_json::Value,
-    /// What was altered to fit the format: `[{tool, path, reason}]` (absent when nothing).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub changes: Option<Vec<serde_json::Value>>,
-    /// Batch only: slugs not in the cache.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unknown: Option<Vec<String>>,
-}
-
-/// The toolkit route's answer: the toolkit, or with `format` a bundle.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)] // Documents an answer whose body is built as bytes.
-pub enum ToolkitOrBundle {
-    Toolkit(crate::cache::CachedToolkit),
-    Bundle(BundleAnswer),
-}
-
-/// The tool route's answer: the tool, or with `format` a bundle.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)] // Documents an answer whose body is built as bytes.
-pub enum ToolOrBundle {
-    Tool(CachedToolSchema),
-    Bundle(BundleAnswer),
 }
 
 /// `GET /tools`' answer: a batch, a batch as a bundle, or search results.

@@ -4,13 +4,14 @@
 //! Errors are JSON `{error}` with a status that fits, never cached.
 
 mod agent_routes;
+mod answer;
 mod extract;
 mod reader;
 mod representation;
 mod routes;
 mod sync_routes;
 
-pub use agent_routes::{bundle_bytes, requested, Requested};
+pub use answer::{bundle_bytes, requested, Requested};
 pub use reader::{
     decode_cursor, encode_cursor, CacheReader, ListRoute, MetaRead, MetaView, Page, ReadError,
     ReaderConfig, DEFAULT_MAX_ANSWER_BYTES,
@@ -162,7 +163,7 @@ pub struct RouterParts {
 /// The routes and the document that describes them.
 pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) {
     let doc = Arc::new(OnceLock::new());
-    let read_state = routes::ReadState {
+    let read_state = answer::ReadState {
         reader: parts.reader,
         cache_control: parts.cache_control,
         doc: doc.clone(),

@@ -1,34 +1,27 @@
 //! The read routes. Each answer's validators are known from the meta before
 //! its body is read or built, so a revalidation costs no store read.
 
-use super::agent_routes::{bundle_bytes, requested, FormatParams, ToolOrBundle, ToolkitOrBundle};
+use super::answer::{
+    bundle_bytes, conditional, requested, unindexed_etag, BundleAnswer, FormatParams, ReadState,
+};
 use super::extract::{NoQuery, Params, ToolPath, ToolkitSlug};
 use super::reader::{
-    decode_cursor, CacheReader, ListRoute, ListedToolkit, MetaView, Page, ReadError, RootToolkit,
+    decode_cursor, ListRoute, ListedToolkit, MetaView, Page, ReadError, RootToolkit,
 };
-use super::representation::{self, Encoding, Freshness, Validators};
+use super::representation::{Encoding, Validators};
 use super::{ApiError, ErrorAnswer};
 use crate::cache::{content_hash, CachedToolSchema, CachedToolkit, Failure, IndexEntry};
 use crate::store::ObjectKey;
 use crate::sync::SyncReport;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-#[derive(Clone)]
-pub struct ReadState {
-    pub reader: Arc<CacheReader>,
-    pub cache_control: HeaderValue,
-    /// The OpenAPI document, serialized once when the router is built.
-    pub doc: Arc<OnceLock<Bytes>>,
-}
 
 pub fn read_routes(state: ReadState) -> OpenApiRouter {
     OpenApiRouter::new()
@@ -39,6 +32,24 @@ pub fn read_routes(state: ReadState) -> OpenApiRouter {
         .routes(routes!(status))
         .routes(routes!(openapi))
         .with_state(state)
+}
+
+/// The toolkit route's answer: the toolkit, or with `format` a bundle.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents an answer whose body is built as bytes.
+pub enum ToolkitOrBundle {
+    Toolkit(crate::cache::CachedToolkit),
+    Bundle(BundleAnswer),
+}
+
+/// The tool route's answer: the tool, or with `format` a bundle.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents an answer whose body is built as bytes.
+pub enum ToolOrBundle {
+    Tool(CachedToolSchema),
+    Bundle(BundleAnswer),
 }
 
 /// Paging of the list routes.
@@ -77,43 +88,6 @@ pub struct ToolkitsAnswer<'a> {
     /// *Added*, only on a paged answer: where the next page starts; `null` on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-/// Every read answer's shape: validators known before any body, a 304 when
-/// the client's copy is current, else the body `build` makes in the coding
-/// the client takes. `build` may replace the tag (an object that is not the
-/// one the index describes is tagged by its own bytes).
-pub async fn conditional<F, Fut>(
-    s: &ReadState,
-    headers: &HeaderMap,
-    stale: bool,
-    mut validators: Validators,
-    build: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce(Encoding) -> Fut,
-    Fut: std::future::Future<Output = Result<(Bytes, Option<String>), ApiError>>,
-{
-    let encoding = Encoding::negotiate(headers);
-    let fresh = Freshness {
-        cache_control: s.cache_control.clone(),
-        stale,
-    };
-    if validators.not_modified(headers) {
-        return Ok(representation::not_modified(&validators, encoding, &fresh));
-    }
-    let (body, etag) = build(encoding).await?;
-    if let Some(etag) = etag {
-        validators.etag = etag;
-    }
-    Ok(representation::ok(body, &validators, encoding, &fresh))
-}
-
-/// The tag of an answer read from an object the index does not describe (a
-/// sync is between its writes and its publish, or one died): the bytes' own,
-/// never the index's, which names other bytes.
-pub fn unindexed_etag(body: &[u8]) -> String {
-    format!("u{}", &crate::cache::content_hash(body)[..32])
 }
 
 fn page_of(route: ListRoute, params: ListParams) -> Result<Page, ApiError> {
