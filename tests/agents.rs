@@ -582,6 +582,98 @@ async fn the_change_feed_says_what_changed_and_nothing_else() {
     }
 }
 
+/// `t` written in another offset, as a client in that zone would send it.
+fn in_offset(t: std::time::SystemTime, hours: i64) -> String {
+    let shift = Duration::from_secs(hours.unsigned_abs() * 3600);
+    let local = if hours >= 0 { t + shift } else { t - shift };
+    let text = humantime::format_rfc3339_seconds(local).to_string();
+    let sign = if hours >= 0 { '+' } else { '-' };
+    format!("{}{sign}{:02}:00", text.trim_end_matches('Z'), hours.abs())
+}
+
+#[tokio::test]
+async fn since_takes_any_rfc3339_offset() {
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    engine(&emu, store.clone())
+        .run(SyncRequest::full())
+        .await
+        .unwrap();
+    let router = router(
+        Arc::new(CacheReader::new(store, ReaderConfig::new(Duration::ZERO))),
+        None,
+    );
+    let (_, feed) = get(
+        &router,
+        &format!("{BASE}/changes?since=2000-01-01T00:00:00Z"),
+    )
+    .await;
+    let published = humantime::parse_rfc3339(feed["changes"][0]["at"].as_str().unwrap()).unwrap();
+    let second = Duration::from_secs(1);
+    let count = |feed: &Value| feed["changes"].as_array().map(Vec::len);
+    for (since, seen) in [
+        (in_offset(published - second, 1), true),
+        (in_offset(published - second, -5), true),
+        (in_offset(published + second, 1), false),
+        (in_offset(published + second, -5), false),
+    ] {
+        for encoded in [since.replace('+', "%2B"), since.clone()] {
+            let (status, feed) = get(&router, &format!("{BASE}/changes?since={encoded}")).await;
+            assert_eq!(status, 200, "{encoded}: {feed}");
+            assert_eq!(count(&feed).unwrap() > 0, seen, "{encoded}: {feed}");
+        }
+    }
+    // Beyond what a change record's time can say: clamped, not a crash.
+    for extreme in ["9999-12-31T23:59:60Z", "1900-01-01T00:00:00Z"] {
+        let (status, feed) = get(&router, &format!("{BASE}/changes?since={extreme}")).await;
+        assert_eq!(status, 200, "{extreme}: {feed}");
+    }
+}
+
+#[tokio::test]
+async fn the_toolkit_filter_is_a_slug_and_search_names_only_cached_toolkits() {
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    engine(&emu, store.clone())
+        .run(SyncRequest::full())
+        .await
+        .unwrap();
+    let router = router(
+        Arc::new(CacheReader::new(store, ReaderConfig::new(Duration::ZERO))),
+        None,
+    );
+    let since = "since=2000-01-01T00:00:00Z";
+    for bad in ["NOPE", "..%2F", "a%2Fb", "_meta", "%C3%A9"] {
+        for path in [
+            format!("{BASE}/tools?q=issue&toolkit={bad}"),
+            format!("{BASE}/changes?{since}&toolkit={bad}"),
+        ] {
+            let (status, answer) = get(&router, &path).await;
+            assert_eq!(status, 400, "{path}: {answer}");
+            assert!(
+                answer["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("invalid toolkit slug"),
+                "{path}: {answer}"
+            );
+        }
+    }
+    // Search covers exactly the cached toolkits: one it does not hold is a 404...
+    let (status, answer) = get(&router, &format!("{BASE}/tools?q=issue&toolkit=nope")).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("nope"),
+        "{answer}"
+    );
+    let (status, answer) = get(&router, &format!("{BASE}/tools?q=issue&toolkit=github")).await;
+    assert_eq!(status, 200);
+    assert!(!answer["results"].as_array().unwrap().is_empty());
+    // ...while history outlives the cache: a toolkit without changes has none.
+    let (status, answer) = get(&router, &format!("{BASE}/changes?{since}&toolkit=nope")).await;
+    assert_eq!((status, &answer["changes"]), (200, &json!([])));
+}
+
 #[tokio::test]
 async fn the_toolkit_route_shows_each_tools_compatibility_report() {
     let (_emu, _engine, router) = full_catalogue().await;

@@ -5,7 +5,7 @@
 use super::answer::{
     bundle_bytes, conditional, requested, unindexed_etag, BundleAnswer, ReadState, Requested,
 };
-use super::extract::Params;
+use super::extract::{toolkit_slug, Params};
 use super::reader::{MetaView, ReadError};
 use super::representation::{Encoding, Validators};
 use super::{ApiError, ErrorAnswer};
@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,7 +48,7 @@ pub struct ToolsParams {
     slugs: Option<String>,
     /// Search: words to look for in tool slugs, names, descriptions and toolkit names.
     q: Option<String>,
-    /// Search only: only this toolkit's tools.
+    /// Search only: only this toolkit's tools (a toolkit slug; 404 if the cache does not hold it).
     toolkit: Option<String>,
     /// Search only: results per page (1 to 100, default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -137,7 +138,8 @@ where
     responses(
         (status = 200, description = "Batch get: the tools (or a provider bundle of them, with `unknown`); search: `{results, nextCursor}`", body = ToolsAnswer),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "Neither or both of `slugs` and `q`, more than 128 slugs, a bad format, limit or cursor", body = ErrorAnswer),
+        (status = 400, description = "Neither or both of `slugs` and `q`, more than 128 slugs, a bad format, limit, cursor or toolkit slug", body = ErrorAnswer),
+        (status = 404, description = "Search: the `toolkit` is not in the cache", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -197,8 +199,16 @@ async fn tools(
                     .parse::<usize>()
                     .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?,
             };
+            let toolkit = params.toolkit.as_deref().map(toolkit_slug).transpose()?;
+            if let Some(slug) = toolkit.as_ref().filter(|t| view.entry(t).is_none()) {
+                // The index holds exactly the meta's toolkits: say so rather
+                // than answer an empty list that looks like "no match".
+                return Err(ApiError::NotFound(format!(
+                    "toolkit {slug} is not in the cache"
+                )));
+            }
+            let toolkit = toolkit.map(|t| t.as_str().to_owned());
             let q: String = q.chars().take(500).collect();
-            let toolkit = params.toolkit.clone();
             let what = format!(
                 "search|{q}|{}|{offset}|{limit}",
                 toolkit.as_deref().unwrap_or("")
@@ -290,9 +300,9 @@ async fn batch(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ChangesParams {
-    /// Changes published after this time (RFC 3339, e.g. `2026-11-01T00:00:00Z`).
+    /// Changes published after this time (RFC 3339 with any offset, e.g. `2026-11-01T00:00:00Z` or `2026-11-01T01:00:00+01:00`).
     since: Option<String>,
-    /// Only this toolkit's changes.
+    /// Only this toolkit's changes (a toolkit slug; one that left the project keeps its history).
     toolkit: Option<String>,
     /// Changes per page (1 to 1000, default 500).
     #[param(minimum = 1, maximum = 1000)]
@@ -333,7 +343,7 @@ pub struct ChangesAnswer {
     responses(
         (status = 200, description = "The changes, oldest first", body = ChangesAnswer),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "A missing or bad since, limit or cursor", body = ErrorAnswer),
+        (status = 400, description = "A missing or bad since, limit, cursor or toolkit slug", body = ErrorAnswer),
         (status = 500, description = "A change record is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -347,9 +357,9 @@ async fn changes(
         .since
         .as_deref()
         .ok_or_else(|| ApiError::BadRequest("since is required (RFC 3339)".into()))?;
-    let since = humantime::parse_rfc3339_weak(since)
+    let since = since_time(since)
         .map(timestamp)
-        .map_err(|_| ApiError::BadRequest(format!("since is not an RFC 3339 time: {since:?}")))?;
+        .ok_or_else(|| ApiError::BadRequest(format!("since is not an RFC 3339 time: {since:?}")))?;
     let limit = match params.limit {
         None => 500,
         Some(n @ 1..=1000) => n as usize,
@@ -367,11 +377,18 @@ async fn changes(
             Some((name, index))
         }
     };
+    // History outlives the meta: a toolkit that left the project still has
+    // its `removed` changes, so any well-formed slug is a filter, never a 404.
+    let toolkit = params
+        .toolkit
+        .as_deref()
+        .map(toolkit_slug)
+        .transpose()?
+        .map(|t| t.as_str().to_owned());
     let read = s.reader.meta().await?;
     let view = read
         .view
         .unwrap_or_else(|| std::sync::Arc::new(MetaView::empty()));
-    let toolkit = params.toolkit.clone();
     let what = format!(
         "changes|{since}|{}|{limit}|{}",
         toolkit.as_deref().unwrap_or(""),
@@ -429,4 +446,89 @@ async fn changes(
         }
     };
     answer_from_meta(&s, &headers, &view, read.stale, &what, build).await
+}
+
+/// `since` as a time: RFC 3339 with any offset (`Z`, `+01:00`, `-05:00`),
+/// plus what was always accepted (no offset: UTC). A `+` a client left
+/// unencoded arrives as a space, which RFC 3339 never has before an offset.
+/// Clamped to what a change can carry (1970 to 9999).
+fn since_time(raw: &str) -> Option<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
+    let repaired;
+    let raw = match raw
+        .len()
+        .checked_sub(6)
+        .and_then(|at| raw.split_at_checked(at))
+    {
+        Some((time, offset)) if offset.starts_with(' ') && is_offset(&offset[1..]) => {
+            repaired = format!("{time}+{}", &offset[1..]);
+            repaired.as_str()
+        }
+        _ => raw,
+    };
+    let at = match time::OffsetDateTime::parse(raw, &Rfc3339) {
+        Ok(at) => SystemTime::from(at),
+        Err(_) => humantime::parse_rfc3339_weak(raw).ok()?,
+    };
+    // humantime formats nothing before 1970 or after 9999.
+    let latest = SystemTime::UNIX_EPOCH + Duration::from_millis(253_402_300_799_999);
+    Some(at.clamp(SystemTime::UNIX_EPOCH, latest))
+}
+
+fn is_offset(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 5 && b[2] == b':' && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(raw: &str) -> Option<String> {
+        since_time(raw).map(timestamp)
+    }
+
+    #[test]
+    fn since_takes_every_rfc3339_offset() {
+        let utc = Some("2026-11-01T00:00:00.000Z".to_owned());
+        for same in [
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T00:00:00+00:00",
+            "2026-11-01T01:00:00+01:00",
+            "2026-10-31T19:00:00-05:00",
+            "2026-11-01t00:00:00z",
+            "2026-11-01T01:00:00 01:00",
+            "2026-11-01T00:00:00",
+        ] {
+            assert_eq!(at(same), utc, "{same}");
+        }
+        assert_eq!(
+            at("2026-11-01T01:30:00.250+05:30"),
+            Some("2026-10-31T20:00:00.250Z".to_owned())
+        );
+        for bad in [
+            "yesterday",
+            "",
+            "2026-11-01",
+            "2026-11-01T00:00:00+1",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn since_outside_what_a_change_can_carry_is_clamped_not_a_panic() {
+        assert_eq!(
+            at("1900-01-01T00:00:00Z"),
+            Some("1970-01-01T00:00:00.000Z".to_owned())
+        );
+        for late in ["9999-12-31T23:59:60Z", "9999-12-31T23:59:59-23:59"] {
+            assert_eq!(
+                at(late),
+                Some("9999-12-31T23:59:59.999Z".to_owned()),
+                "{late}"
+            );
+        }
+    }
 }

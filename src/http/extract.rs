@@ -37,7 +37,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ToolPath {
     }
 }
 
-fn toolkit_slug(raw: &str) -> Result<Slug, ApiError> {
+/// A toolkit slug from a path or a query, validated like every other.
+pub fn toolkit_slug(raw: &str) -> Result<Slug, ApiError> {
     Slug::parse(raw).map_err(|e| ApiError::BadRequest(format!("invalid toolkit slug: {e}")))
 }
 
