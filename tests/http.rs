@@ -406,6 +406,122 @@ async fn over_real_http_every_route_and_every_bad_request_answers_json() {
     assert_eq!(full.json::<Value>().await.unwrap()["mode"], "full");
 }
 
+#[tokio::test]
+async fn every_answer_names_its_request_id_and_the_base_with_a_slash_is_the_root() {
+    let app = app(true).await;
+    let base = serve(app.router.clone()).await;
+    let http = composio_schema_cache::tls::http_client();
+    let answers = [
+        (http.get(format!("{base}/nope")), 404),
+        (http.get(format!("{base}/toolkits/github/a/b")), 404),
+        (http.delete(format!("{base}/toolkits")), 405),
+        (http.post(format!("{base}/toolkits/github")), 405),
+        (http.get(format!("{base}/")), 200),
+        (http.get(format!("{base}/toolkits/github/a.b")), 400),
+    ];
+    for (request, status) in answers {
+        let response = request.send().await.unwrap();
+        let url = response.url().to_string();
+        assert_eq!(response.status().as_u16(), status, "{url}");
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "{url}: {:?}",
+            response.headers()
+        );
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let body: Value = response.json().await.unwrap();
+        if status == 400 {
+            let error = body["error"].as_str().unwrap();
+            assert!(
+                error.contains("invalid tool slug") && !error.contains("lowercase"),
+                "{error}"
+            );
+        }
+    }
+    let slash: Value = http
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let root: Value = http.get(&base).send().await.unwrap().json().await.unwrap();
+    assert_eq!(slash, root);
+    assert_eq!(root["toolkits"].as_array().unwrap().len(), 7);
+}
+
+/// The body of a gzip answer, decompressed.
+fn gunzip(bytes: &[u8]) -> Value {
+    serde_json::from_reader(flate2::read::GzDecoder::new(bytes)).unwrap()
+}
+
+#[tokio::test]
+async fn the_document_is_cached_like_any_answer_and_the_status_is_compressed() {
+    let app = app(true).await;
+    let base = serve(app.router.clone()).await;
+    let http = composio_schema_cache::tls::http_client();
+
+    let doc = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let headers = doc.headers().clone();
+    for name in ["etag", "last-modified", "cache-control", "vary"] {
+        assert!(
+            headers.contains_key(name),
+            "openapi.json: {name}: {headers:?}"
+        );
+    }
+    let plain: Value = doc.json().await.unwrap();
+    let etag = headers["etag"].to_str().unwrap();
+    let again = http
+        .get(format!("{base}/openapi.json"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let since = http
+        .get(format!("{base}/openapi.json"))
+        .header("if-modified-since", headers["last-modified"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(since.status(), 304);
+    let zipped = http
+        .get(format!("{base}/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_ne!(zipped.headers()["etag"], headers["etag"]);
+    assert_eq!(gunzip(&zipped.bytes().await.unwrap()), plain);
+
+    // The status is live (its age changes every second): never validated,
+    // never stored stale, but compressed like every answer.
+    let status = http
+        .get(format!("{base}/sync/status"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    assert_eq!(status.headers()["content-encoding"], "gzip");
+    assert_eq!(status.headers()["cache-control"], "no-cache");
+    assert_eq!(status.headers()["vary"], "accept-encoding");
+    assert!(!status.headers().contains_key("etag"));
+    assert_eq!(
+        gunzip(&status.bytes().await.unwrap())["meta"]["toolkitCount"],
+        7
+    );
+}
+
 /// The status of a GET sent byte for byte, with no client-side normalisation.
 async fn raw_get(base: &str, path: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -20,6 +20,8 @@ pub enum SlugError {
     BadStart,
     #[error("slug may contain only lowercase letters, digits, '_' and '-' (found {found:?})")]
     BadChar { found: char },
+    #[error("slug may contain only ASCII letters, digits, '_' and '-' (found {found:?})")]
+    BadToolChar { found: char },
 }
 
 /// A toolkit slug: `[a-z0-9][a-z0-9_-]{0,99}`.
@@ -87,6 +89,11 @@ impl ToolSlug {
     pub fn parse(raw: &str) -> Result<Self, SlugError> {
         validate(raw, MAX_TOOL_SLUG_LEN, |c| {
             c.is_ascii_alphanumeric() || c == '_' || c == '-'
+        })
+        .map_err(|e| match e {
+            // Tool slugs take upper case: the toolkit rule's message would mislead.
+            SlugError::BadChar { found } => SlugError::BadToolChar { found },
+            other => other,
         })?;
         Ok(Self(raw.to_owned()))
     }
@@ -171,6 +178,19 @@ mod tests {
         for bad in ["", "A/B", "..%2f", "x".repeat(201).as_str(), "É"] {
             assert!(ToolSlug::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_bad_tool_slug_is_told_the_tool_rule_not_the_toolkit_rule() {
+        let message = ToolSlug::parse("a.b").unwrap_err().to_string();
+        assert!(!message.contains("lowercase"), "{message}");
+        assert!(
+            message.contains("letters, digits, '_' and '-'"),
+            "{message}"
+        );
+        assert!(message.contains("'.'"), "{message}");
+        let toolkit = Slug::parse("a.b").unwrap_err().to_string();
+        assert!(toolkit.contains("lowercase"), "{toolkit}");
     }
 
     proptest! {

@@ -2,7 +2,7 @@
 //! both use (neither route module imports the other): their shared state,
 //! the conditional answer (validators, 304, coding) and provider bundles.
 
-use super::representation::{self, Encoding, Freshness, Validators};
+use super::representation::{self, Encoding, FixedAnswer, Freshness, Validators};
 use super::{ApiError, CacheReader};
 use crate::agent::{bundle, Bundle, Format, ToolSource};
 use crate::cache::CachedToolSchema;
@@ -18,7 +18,7 @@ pub struct ReadState {
     pub reader: Arc<CacheReader>,
     pub cache_control: HeaderValue,
     /// The OpenAPI document, serialized once when the router is built.
-    pub doc: Arc<OnceLock<Bytes>>,
+    pub doc: Arc<OnceLock<FixedAnswer>>,
 }
 
 /// Every read answer's shape: validators known before any body, a 304 when

@@ -178,9 +178,13 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
         .merge(sync_routes::sync_routes(parts.sync))
         .split_for_parts();
     let json = serde_json::to_vec(&api).expect("the OpenAPI document serializes");
-    let _ = doc.set(axum::body::Bytes::from(json));
+    let _ = doc.set(representation::FixedAnswer::new(
+        axum::body::Bytes::from(json),
+        std::time::SystemTime::now(),
+    ));
+    // The fallbacks before the layer: an unknown route or a wrong method is
+    // an answer like any other, with its request id.
     let router = router
-        .layer(axum::middleware::from_fn(request_span))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             let mut response = (
@@ -194,7 +198,8 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
-        });
+        })
+        .layer(axum::middleware::from_fn(request_span));
     (router, api)
 }
 

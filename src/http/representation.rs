@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::io::Write;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 /// A content coding the read API serves.
@@ -209,6 +210,74 @@ pub fn ok(
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
     }
     common_headers(&mut response, validators, encoding, freshness);
+    response
+}
+
+/// An answer fixed for the process's life (the OpenAPI document): tagged by
+/// its bytes' hash, `Last-Modified` the time the router was built (a new
+/// binary starts after the old one, so a client's date never makes a new
+/// document look current), each coding compressed once, on first demand.
+pub struct FixedAnswer {
+    identity: Bytes,
+    validators: Validators,
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
+}
+
+impl FixedAnswer {
+    pub fn new(body: Bytes, built_at: SystemTime) -> Self {
+        Self {
+            validators: Validators {
+                etag: crate::cache::content_hash(&body)[..32].to_owned(),
+                last_modified: Some(built_at),
+            },
+            identity: body,
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+        }
+    }
+
+    /// A 304 when the client's copy is current, else the body in its coding.
+    pub fn respond(&self, request: &HeaderMap, cache_control: &HeaderValue) -> Response {
+        let encoding = Encoding::negotiate(request);
+        let fresh = Freshness {
+            cache_control: cache_control.clone(),
+            stale: false,
+        };
+        if self.validators.not_modified(request) {
+            return not_modified(&self.validators, encoding, &fresh);
+        }
+        let body = match encoding {
+            Encoding::Identity => self.identity.clone(),
+            Encoding::Gzip => self
+                .gzip
+                .get_or_init(|| encoding.encode(&self.identity))
+                .clone(),
+            Encoding::Brotli => self
+                .brotli
+                .get_or_init(|| encoding.encode(&self.identity))
+                .clone(),
+        };
+        ok(body, &self.validators, encoding, &fresh)
+    }
+}
+
+/// An answer made for one request and never the same twice (`/sync/status`,
+/// whose age changes every second): no validator could ever match, so it
+/// has none; compressed when the client asks, like every answer.
+pub fn live(body: &[u8], request: &HeaderMap, cache_control: HeaderValue) -> Response {
+    let encoding = Encoding::negotiate(request);
+    let mut response = encoding.encode(body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(token) = encoding.token() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
+    }
+    h.insert(header::CACHE_CONTROL, cache_control);
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     response
 }
 

@@ -8,7 +8,7 @@ use super::extract::{NoQuery, Params, ToolPath, ToolkitSlug};
 use super::reader::{
     decode_cursor, ListRoute, ListedToolkit, MetaView, Page, ReadError, RootToolkit,
 };
-use super::representation::{Encoding, Validators};
+use super::representation::{self, Encoding, Validators};
 use super::{ApiError, ErrorAnswer};
 use crate::cache::{content_hash, CachedToolSchema, CachedToolkit, Failure, IndexEntry};
 use crate::store::ObjectKey;
@@ -26,6 +26,9 @@ use utoipa_axum::routes;
 pub fn read_routes(state: ReadState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(root))
+        // `$BASE/` is where a newcomer's first request goes: the same list
+        // (undocumented, so the document names each route once).
+        .route(&format!("{}/", super::BASE), axum::routing::get(root))
         .routes(routes!(toolkits))
         .routes(routes!(toolkit))
         .routes(routes!(tool))
@@ -482,7 +485,11 @@ impl StatusAnswer {
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn status(State(s): State<ReadState>, _: NoQuery) -> Result<Response, ApiError> {
+async fn status(
+    State(s): State<ReadState>,
+    _: NoQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let read = s.reader.meta().await?;
     let last_run = match s.reader.store().get(&ObjectKey::LastRun).await {
         Ok(object) => object.and_then(|o| serde_json::from_slice::<SyncReport>(&o.body).ok()),
@@ -492,12 +499,13 @@ async fn status(State(s): State<ReadState>, _: NoQuery) -> Result<Response, ApiE
         }
         Err(e) => return Err(ApiError::Read(e.into())),
     };
-    let mut response =
-        axum::Json(StatusAnswer::new(read.view.as_deref(), last_run)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    let answer = StatusAnswer::new(read.view.as_deref(), last_run);
+    let body = serde_json::to_vec(&answer).expect("a status serializes");
+    Ok(representation::live(
+        &body,
+        &headers,
+        HeaderValue::from_static("no-cache"),
+    ))
 }
 
 /// This document.
@@ -507,17 +515,18 @@ async fn status(State(s): State<ReadState>, _: NoQuery) -> Result<Response, ApiE
     tag = "read",
     responses(
         (status = 200, description = "The OpenAPI document, generated from the handlers and types", content_type = "application/json", body = Object),
+        (status = 304, description = "The client's copy is current"),
         (status = 400, description = "A query parameter", body = ErrorAnswer),
     )
 )]
-async fn openapi(State(s): State<ReadState>, _: NoQuery) -> Response {
-    let body = s.doc.get().cloned().unwrap_or_default();
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+async fn openapi(
+    State(s): State<ReadState>,
+    _: NoQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let doc = s
+        .doc
+        .get()
+        .ok_or_else(|| ApiError::Internal("the OpenAPI document is not built yet".into()))?;
+    Ok(doc.respond(&headers, &s.cache_control))
 }
