@@ -281,6 +281,12 @@ async fn an_unreachable_server_is_a_connect_error() {
         ),
         "{err:?}"
     );
+    // The message says which server did not answer, never an empty URL.
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("http://127.0.0.1:{port}")) && !message.contains("()"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -452,11 +452,15 @@ fn transport(endpoint: &str, e: &reqwest::Error) -> UpstreamError {
         detail = format!("{detail}: {s}");
         source = s.source();
     }
+    // reqwest names the whole URL; the endpoint already names its path, so
+    // the message keeps the server (what a wrong COMPOSIO_BASE_URL shows).
+    if let Some(url) = e.url() {
+        detail = detail.replace(url.as_str(), &url.origin().ascii_serialization());
+    }
     UpstreamError::Transport {
         endpoint: endpoint.to_owned(),
         kind,
-        // reqwest puts the URL in its message; we already name the endpoint.
-        detail: cut(&detail.replace(&e.url().map(|u| u.to_string()).unwrap_or_default(), "")),
+        detail: cut(&detail),
     }
 }
 
