@@ -138,9 +138,14 @@ pub fn init_tracing(default_level: &str) {
     );
     let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
     // The builder filters at INFO by default: let the filter decide instead.
+    // Colour only for a person at a terminal: a file, a pipe or CloudWatch
+    // gets the text without escape codes (and NO_COLOR is honoured).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false);
     let result = if json {
         let subscriber = builder

@@ -133,6 +133,29 @@ impl ReadConfig {
     }
 }
 
+/// What a command that only reads the cache needs (`status`, `search`,
+/// `export`): where the cache is and how to read it, parsed alone, so a bad
+/// variable of the sync or of Composio cannot stop them.
+#[derive(Debug, Clone)]
+pub struct ReadSide {
+    pub store: StoreConfig,
+    pub read: ReadConfig,
+}
+
+impl ReadSide {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars { get };
+        Ok(Self {
+            store: store(&vars)?,
+            read: read(&vars)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub composio: ComposioConfig,
@@ -209,18 +232,7 @@ impl Config {
             composio: composio(&vars)?,
             sync: sync(&vars)?,
             store: store(&vars)?,
-            read: ReadConfig {
-                meta_ttl: vars.ms("READ_META_TTL_MS")?,
-                stale_if_error: vars.ms("READ_STALE_IF_ERROR_MS")?,
-                cache_bytes: vars.ranged("READ_CACHE_BYTES", 1 << 20..=1 << 40)?,
-                cache_control: {
-                    let raw = vars.text("READ_CACHE_CONTROL").unwrap_or_default();
-                    axum::http::HeaderValue::from_str(&raw).map_err(|_| ConfigError::Invalid {
-                        name: "READ_CACHE_CONTROL",
-                        reason: "is not a valid header value".into(),
-                    })?
-                },
-            },
+            read: read(&vars)?,
         })
     }
 
@@ -335,6 +347,21 @@ fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, Con
     })
 }
 
+fn read<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ReadConfig, ConfigError> {
+    Ok(ReadConfig {
+        meta_ttl: vars.ms("READ_META_TTL_MS")?,
+        stale_if_error: vars.ms("READ_STALE_IF_ERROR_MS")?,
+        cache_bytes: vars.ranged("READ_CACHE_BYTES", 1 << 20..=1 << 40)?,
+        cache_control: {
+            let raw = vars.text("READ_CACHE_CONTROL").unwrap_or_default();
+            axum::http::HeaderValue::from_str(&raw).map_err(|_| ConfigError::Invalid {
+                name: "READ_CACHE_CONTROL",
+                reason: "is not a valid header value".into(),
+            })?
+        },
+    })
+}
+
 fn store<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<StoreConfig, ConfigError> {
     // An empty prefix is allowed: the raw value, not the trimmed-or-default one.
     let prefix = (vars.get)("CACHE_PREFIX")
@@ -414,6 +441,25 @@ mod tests {
             table("READ_META_TTL_MS")
         );
         assert_eq!(c.composio.burst as u64, table("COMPOSIO_BURST"));
+    }
+
+    #[test]
+    fn reading_the_cache_needs_only_the_store_and_reader_variables() {
+        let broken = |name: &str| {
+            let name = name.to_owned();
+            move |n: &str| (n == name).then(|| "lots".to_owned())
+        };
+        for unrelated in ["SYNC_CONCURRENCY", "COMPOSIO_MAX_RPS", "SYNC_LEASE_TTL_MS"] {
+            assert!(
+                Config::from_lookup(broken(unrelated)).is_err(),
+                "{unrelated}"
+            );
+            let side = ReadSide::from_lookup(broken(unrelated)).unwrap();
+            assert_eq!(side.store, Config::defaults().store);
+        }
+        for own in ["READ_META_TTL_MS", "READ_CACHE_BYTES"] {
+            assert!(ReadSide::from_lookup(broken(own)).is_err(), "{own}");
+        }
     }
 
     #[test]

@@ -26,6 +26,11 @@ impl Cli {
 
     /// Runs the CLI on its own thread, so the in-process emulator keeps serving.
     async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[]).await
+    }
+
+    /// The same, with more variables set.
+    async fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_composio-cache"));
         command
             .args(args)
@@ -35,7 +40,8 @@ impl Cli {
             .env("COMPOSIO_MAX_RETRIES", "1")
             .env("CACHE_DIR", self.dir.path())
             .env_remove("CACHE_BUCKET")
-            .env("RUST_LOG", "error");
+            .env("RUST_LOG", "error")
+            .envs(vars.iter().copied());
         tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
             .unwrap()
@@ -111,6 +117,74 @@ async fn status_exits_non_zero_with_one_line_saying_why() {
         "{}",
         text(&after.stdout)
     );
+}
+
+#[tokio::test]
+async fn reading_commands_ignore_variables_they_do_not_use_and_logs_to_a_pipe_have_no_colour() {
+    let emu = emulator().await;
+    let cli = Cli::new(&emu);
+    // Logs on a pipe (as in a file or CloudWatch): plain text, no escape codes.
+    let sync = cli.run_with(&["sync"], &[("RUST_LOG", "debug")]).await;
+    assert!(sync.status.success(), "{}", text(&sync.stderr));
+    assert!(sync.stderr.len() > 100, "debug logs were written");
+    assert!(!sync.stderr.contains(&0x1b), "{}", text(&sync.stderr));
+
+    for bad in [("SYNC_CONCURRENCY", "lots"), ("COMPOSIO_MAX_RPS", "fast")] {
+        let status = cli.run_with(&["status"], &[bad]).await;
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{bad:?}: {}",
+            text(&status.stderr)
+        );
+        assert!(text(&status.stdout).starts_with("fresh"));
+        let search = cli.run_with(&["search", "issue"], &[bad]).await;
+        assert!(search.status.success(), "{bad:?}: {}", text(&search.stderr));
+        // What a sync uses still stops a sync.
+        let sync = cli.run_with(&["sync"], &[bad]).await;
+        assert_eq!(sync.status.code(), Some(1));
+        assert!(text(&sync.stderr).contains(bad.0), "{}", text(&sync.stderr));
+    }
+    // A reading command still refuses its own bad variable.
+    let own = cli
+        .run_with(&["status"], &[("READ_CACHE_BYTES", "x")])
+        .await;
+    assert_eq!(own.status.code(), Some(1));
+    assert!(text(&own.stderr).contains("READ_CACHE_BYTES"));
+}
+
+#[tokio::test]
+async fn search_refuses_a_bad_toolkit_or_limit_instead_of_printing_nothing() {
+    let emu = emulator().await;
+    let cli = Cli::new(&emu);
+    assert!(cli.run(&["sync"]).await.status.success());
+    let malformed = cli.run(&["search", "issue", "--toolkit", "NOPE"]).await;
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(
+        text(&malformed.stderr).contains("--toolkit \"NOPE\""),
+        "{}",
+        text(&malformed.stderr)
+    );
+    let absent = cli.run(&["search", "issue", "--toolkit", "nope"]).await;
+    assert_eq!(absent.status.code(), Some(1));
+    let stderr = text(&absent.stderr);
+    assert!(
+        stderr.contains("toolkit nope is not in the cache") && stderr.contains("github"),
+        "{stderr}"
+    );
+    let zero = cli.run(&["search", "issue", "--limit", "0"]).await;
+    assert_ne!(zero.status.code(), Some(0));
+    assert!(
+        text(&zero.stderr).contains("--limit"),
+        "{}",
+        text(&zero.stderr)
+    );
+    let one = cli
+        .run(&["search", "issue", "--toolkit", "github", "--limit", "1"])
+        .await;
+    assert!(one.status.success(), "{}", text(&one.stderr));
+    assert_eq!(text(&one.stdout).lines().count(), 1);
+    assert!(text(&one.stdout).contains("GITHUB_"));
 }
 
 #[tokio::test]

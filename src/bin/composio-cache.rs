@@ -6,7 +6,7 @@ use composio_schema_cache::app::{
 };
 use composio_schema_cache::cache::{CachedToolSchema, CachedToolkit, Meta, Slug};
 use composio_schema_cache::composio::ApiKey;
-use composio_schema_cache::config::{Config, StoreConfig};
+use composio_schema_cache::config::{Config, ReadSide, StoreConfig};
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig, RateLimit};
 use composio_schema_cache::http::{
     self, bundle_bytes, requested, CacheReader, Encoding, MetaView, StatusAnswer,
@@ -21,11 +21,25 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The variables a newcomer needs; the README's "Configuration" has them all.
+const ENVIRONMENT: &str = "\
+Environment (every variable: the README's \"Configuration\"):
+  COMPOSIO_API_KEY         the project's API key: `sync`, and `serve`'s POST /sync; never logged
+  COMPOSIO_API_KEY_SECRET  a Secrets Manager secret holding the key, read when COMPOSIO_API_KEY is unset
+  COMPOSIO_BASE_URL        the Composio API (default https://backend.composio.dev)
+  CACHE_BUCKET             an S3 bucket for the cache (standard AWS environment); unset: CACHE_DIR
+  CACHE_DIR                the cache's directory when no bucket is set (default .composio-cache)
+  CACHE_PREFIX             the key prefix in the bucket or directory (default composio-schemas/)
+  RUST_LOG                 the log filter, e.g. debug";
+
+const READS_THE_CACHE: &str = "Reads only the cache: CACHE_BUCKET (S3) or CACHE_DIR, CACHE_PREFIX and READ_*; needs no key and never calls Composio.";
+
 #[derive(Parser)]
 #[command(
     name = "composio-cache",
     version,
-    about = "Sync Composio tool schemas into a cache and serve them"
+    about = "Sync Composio tool schemas into a cache and serve them",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,6 +49,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sync the configured store from Composio (needs COMPOSIO_API_KEY); the report goes to stdout.
+    #[command(
+        after_help = "Reads COMPOSIO_API_KEY (or COMPOSIO_API_KEY_SECRET), COMPOSIO_BASE_URL, CACHE_BUCKET or CACHE_DIR, and the COMPOSIO_* and SYNC_* tuning (the README's \"Configuration\")."
+    )]
     Sync {
         /// Refetch every toolkit instead of only those whose version changed.
         #[arg(long)]
@@ -44,6 +61,7 @@ enum Command {
         allow_shrink: bool,
     },
     /// Whether the cache is fresh and the last sync clean: one line, exit 0 if so, 1 if not.
+    #[command(after_help = READS_THE_CACHE)]
     Status {
         /// Unhealthy when the published cache is older than this (e.g. 26h, 90m).
         #[arg(long, value_parser = humantime::parse_duration)]
@@ -53,19 +71,22 @@ enum Command {
         json: bool,
     },
     /// Search the cached tools (offline: the cache only).
+    #[command(after_help = READS_THE_CACHE)]
     Search {
-        /// What to look for, e.g. "send an email".
+        /// What to look for, e.g. "scrape a web page".
         query: String,
-        /// Only this toolkit's tools.
+        /// Only this toolkit's tools (a toolkit slug the cache holds).
         #[arg(long)]
         toolkit: Option<String>,
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
+        /// How many results to print, best first (at least 1).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: u64,
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Print provider-ready tools from the cache (offline), e.g. `export --format anthropic --toolkit github > tools.json`.
+    #[command(after_help = READS_THE_CACHE)]
     Export {
         /// openai, openai-responses, anthropic, gemini or mcp.
         #[arg(long)]
@@ -81,25 +102,38 @@ enum Command {
         tools: Vec<String>,
     },
     /// Serve every route over the configured store.
+    #[command(
+        after_help = "Serves CACHE_BUCKET (S3) or CACHE_DIR. POST /sync needs COMPOSIO_API_KEY (or COMPOSIO_API_KEY_SECRET) and COMPOSIO_BASE_URL; without a key it answers 503."
+    )]
     Serve {
+        /// The address to listen on (host:port).
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
     },
     /// Offline first run: sync the bundled sample catalog through the local Composio emulator.
+    #[command(
+        after_help = "Writes to --dir, else CACHE_BUCKET (S3) or CACHE_DIR; needs no key and no network."
+    )]
     Demo {
         /// Where to write the cache (default: CACHE_DIR, else .composio-cache).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
     /// Run the Composio emulator until interrupted (for local and end-to-end tests).
+    #[command(
+        after_help = "Prints its URL on stdout: point COMPOSIO_BASE_URL at it, with COMPOSIO_API_KEY set to its key."
+    )]
     Emulator {
+        /// The address to listen on (host:port; port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: SocketAddr,
         /// A directory of toolkits in the cached format (default: the bundled sample).
         #[arg(long)]
         catalog: Option<PathBuf>,
+        /// The most items one page answers, whatever `limit` a client asks.
         #[arg(long, default_value_t = 1000)]
         page_cap: usize,
+        /// Milliseconds each call waits before answering (a network's latency).
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
         /// A synthetic catalog instead: TOOLKITSxTOOLS, e.g. 1000x25 (shaped like the sample's schemas).
@@ -137,7 +171,20 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<ExitCode, String> {
-    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    let mut config = match &command {
+        // Only the cache's own variables: a bad one of the sync or of
+        // Composio cannot stop a command that never uses it.
+        Command::Status { .. } | Command::Search { .. } | Command::Export { .. } => {
+            let side = ReadSide::from_env().map_err(|e| e.to_string())?;
+            Config {
+                store: side.store,
+                read: side.read,
+                ..Config::defaults()
+            }
+        }
+        Command::Emulator { .. } => Config::defaults(),
+        _ => Config::from_env().map_err(|e| e.to_string())?,
+    };
     if matches!(command, Command::Sync { .. } | Command::Serve { .. }) {
         resolve_api_key(&mut config)
             .await
@@ -189,9 +236,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             json,
         } => {
             let (_, view) = published(&config).await?;
-            let (hits, total) =
-                view.search_index()
-                    .search(&query, toolkit.as_deref(), 0, limit.max(1));
+            let toolkit = searched_toolkit(&view, toolkit.as_deref())?;
+            let (hits, total) = view.search_index().search(
+                &query,
+                toolkit.as_ref().map(Slug::as_str),
+                0,
+                usize::try_from(limit).unwrap_or(usize::MAX),
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits).expect("json"));
             } else {
@@ -324,6 +375,24 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
+/// `--toolkit` of a search: a slug the cache holds, as the HTTP route wants it.
+fn searched_toolkit(view: &MetaView, raw: Option<&str>) -> Result<Option<Slug>, String> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let slug = Slug::parse(raw).map_err(|e| format!("--toolkit {raw:?}: {e}"))?;
+    if view.entry(&slug).is_none() {
+        let held: Vec<&str> = view.meta.toolkits.iter().map(|e| e.slug.as_str()).collect();
+        let shown = held.iter().take(12).copied().collect::<Vec<_>>().join(", ");
+        let more = if held.len() > 12 { ", ..." } else { "" };
+        return Err(format!(
+            "toolkit {slug} is not in the cache (it holds {}: {shown}{more})",
+            held.len()
+        ));
+    }
+    Ok(Some(slug))
+}
+
 /// A reader of the configured store and the meta it publishes.
 async fn published(config: &Config) -> Result<(CacheReader, Arc<MetaView>), String> {
     let store = build_store(config).await.map_err(|e| e.to_string())?;
@@ -362,21 +431,48 @@ fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} toolkits {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let bar = planning_bar(ProgressDrawTarget::stderr());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 
+/// Until the plan says how many toolkits to fetch there is nothing to fill:
+/// a spinner, not a full bar at 0/0.
+fn planning_bar(target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, target);
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    bar.set_message("planning: reading the store and Composio's listings");
+    bar
+}
+
+fn fetching_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} toolkits {msg}")
+        .expect("valid template")
+        .progress_chars("=> ")
+}
+
+fn tools(count: usize) -> String {
+    match count {
+        1 => "1 tool".to_owned(),
+        n => format!("{n} tools"),
+    }
+}
+
 fn observer(bar: ProgressBar) -> composio_schema_cache::sync::Observer {
     Arc::new(move |event| match event {
-        SyncEvent::Planned { to_fetch, .. } => bar.set_length(to_fetch as u64),
-        SyncEvent::Fetched { slug, tools } => {
-            bar.set_message(format!("{slug} ({tools} tools)"));
+        SyncEvent::Planned {
+            to_fetch: 0,
+            unchanged,
+        } => bar.set_message(format!(
+            "nothing to fetch ({unchanged} unchanged); publishing"
+        )),
+        SyncEvent::Planned { to_fetch, .. } => {
+            bar.set_style(fetching_style());
+            bar.set_length(to_fetch as u64);
+            bar.set_message("");
+        }
+        SyncEvent::Fetched { slug, tools: count } => {
+            bar.set_message(format!("{slug} ({})", tools(count)));
             bar.inc(1);
         }
         SyncEvent::Failed { slug, .. } => {
@@ -454,4 +550,73 @@ async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, Stri
         );
     }
     finish(&report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_option_says_what_it_does() {
+        Cli::command().debug_assert();
+        for command in Cli::command().get_subcommands() {
+            assert!(command.get_about().is_some(), "{}", command.get_name());
+            for arg in command.get_arguments() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} --{} has no description",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_help_names_the_variables_that_matter_and_only_real_ones() {
+        let help = Cli::command().render_long_help().to_string();
+        for name in [
+            "CACHE_DIR",
+            "CACHE_BUCKET",
+            "COMPOSIO_BASE_URL",
+            "COMPOSIO_API_KEY_SECRET",
+        ] {
+            assert!(help.contains(name), "{name} in:\n{help}");
+        }
+        let known = |word: &str| {
+            composio_schema_cache::config::VARIABLES
+                .iter()
+                .any(|(name, _, _)| *name == word)
+        };
+        for word in ENVIRONMENT.split_whitespace() {
+            if word.len() > 4 && word.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                assert!(known(word), "{word} is not a variable the service reads");
+            }
+        }
+    }
+
+    #[test]
+    fn the_progress_bar_has_no_length_until_the_plan_and_counts_in_words() {
+        let bar = planning_bar(ProgressDrawTarget::hidden());
+        assert_eq!(bar.length(), None, "no full bar at 0/0 while planning");
+        let observe = observer(bar.clone());
+        observe(SyncEvent::Planned {
+            to_fetch: 0,
+            unchanged: 7,
+        });
+        assert_eq!(bar.length(), None, "nothing to fetch: still no bar");
+        observe(SyncEvent::Planned {
+            to_fetch: 2,
+            unchanged: 5,
+        });
+        assert_eq!(bar.length(), Some(2));
+        observe(SyncEvent::Fetched {
+            slug: Slug::parse("perplexityai").unwrap(),
+            tools: 1,
+        });
+        assert_eq!(bar.message(), "perplexityai (1 tool)");
+        assert_eq!(bar.position(), 1);
+        assert_eq!(tools(831), "831 tools");
+    }
 }
