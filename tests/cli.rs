@@ -6,6 +6,7 @@ mod support;
 use composio_schema_cache::emulator::{Fault, FaultKind, FaultTarget};
 use serde_json::Value;
 use std::process::Output;
+use std::sync::Arc;
 use std::time::Duration;
 use support::emulator;
 
@@ -185,6 +186,106 @@ async fn search_refuses_a_bad_toolkit_or_limit_instead_of_printing_nothing() {
     assert!(one.status.success(), "{}", text(&one.stderr));
     assert_eq!(text(&one.stdout).lines().count(), 1);
     assert!(text(&one.stdout).contains("GITHUB_"));
+}
+
+/// The section of the README under `heading`, up to the next one of its level.
+fn readme_section(heading: &str) -> String {
+    let readme = include_str!("../README.md");
+    let start = readme.find(heading).unwrap_or_else(|| panic!("{heading}"));
+    let rest = &readme[start + heading.len()..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+}
+
+/// A command line's words, double quotes grouping.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for (i, part) in line.split('"').enumerate() {
+        if i % 2 == 1 {
+            words.push(part.to_owned());
+        } else {
+            words.extend(part.split_whitespace().map(str::to_owned));
+        }
+    }
+    words
+}
+
+#[tokio::test]
+async fn the_readmes_examples_find_what_they_promise_in_what_demo_syncs() {
+    let emu = emulator().await;
+    let cli = Cli::new(&emu);
+    emu.stop();
+    let dir = cli.dir.path().to_str().unwrap().to_owned();
+    let demo = cli.run(&["demo", "--dir", &dir]).await;
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+
+    // The CLI's examples, on the demo's cache.
+    let mut ran = 0;
+    for line in readme_section("## Real use with a Composio key").lines() {
+        let Some(command) = line.strip_prefix("cargo run --release -- ") else {
+            continue;
+        };
+        let command = command.split(['#', '>']).next().unwrap();
+        let args = words(command);
+        if !matches!(args[0].as_str(), "search" | "export") {
+            continue;
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cli.run(&args).await;
+        assert!(out.status.success(), "{command}: {}", text(&out.stderr));
+        assert!(
+            !text(&out.stdout).trim().is_empty(),
+            "{command} printed nothing"
+        );
+        if args[0] == "search" {
+            assert!(
+                !text(&out.stderr).starts_with("0 of"),
+                "{command} found nothing"
+            );
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "the README's search and export examples");
+
+    // The agent routes' examples, served from the same cache.
+    let store = composio_schema_cache::store::FsStore::new(&dir, "composio-schemas/").unwrap();
+    let reader = composio_schema_cache::http::CacheReader::new(
+        Arc::new(store),
+        composio_schema_cache::http::ReaderConfig::new(Duration::from_secs(60)),
+    );
+    let router = composio_schema_cache::http::router(Arc::new(reader), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "http://{}{}",
+        listener.local_addr().unwrap(),
+        composio_schema_cache::http::BASE
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = composio_schema_cache::tls::http_client();
+    let section = readme_section("## Using the cache from an agent");
+    let examples: Vec<&str> = section
+        .split("curl \"$BASE")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert!(examples.len() >= 4, "{examples:?}");
+    for path in examples {
+        let answer: Value = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = ["tools", "results", "changes"]
+            .iter()
+            .find_map(|field| answer[*field].as_array())
+            .unwrap_or_else(|| panic!("{path}: {answer}"));
+        assert!(!list.is_empty(), "{path} finds nothing: {answer}");
+        if let Some(unknown) = answer["unknown"].as_array() {
+            assert!(unknown.is_empty(), "{path}: {answer}");
+        }
+    }
 }
 
 #[tokio::test]
