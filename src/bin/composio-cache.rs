@@ -189,9 +189,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             json,
         } => {
             let (_, view) = published(&config).await?;
-            let (hits, total) =
-                view.search_index()
-                    .search(&query, toolkit.as_deref(), 0, limit.max(1));
+            let (hits, total) = view.search_index().search(
+                &composio_schema_cache::search::Query::new(&query)
+                    .toolkit(toolkit.as_deref())
+                    .limit(limit.max(1)),
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits).expect("json"));
             } else {

@@ -7,9 +7,10 @@ use super::reader::{MetaView, ReadError};
 use super::representation::{Encoding, Validators};
 use super::routes::{conditional, unindexed_etag, ReadState};
 use super::{ApiError, ErrorAnswer};
-use crate::agent::{bundle, Bundle, Format, Hit, ToolSource};
+use crate::agent::{bundle, Bundle, Format, ToolSource};
 use crate::cache::changes::{ChangeKind, ChangeRecord};
 use crate::cache::{content_hash, timestamp, CachedToolSchema, ToolSlug};
+use crate::search::Hit;
 use crate::store::ChangesName;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -326,9 +327,12 @@ async fn tools(
             let build = {
                 let view = view.clone();
                 async move {
-                    let (results, total) =
-                        view.search_index()
-                            .search(&q, toolkit.as_deref(), offset, limit);
+                    let (results, total) = view.search_index().search(
+                        &crate::search::Query::new(&q)
+                            .toolkit(toolkit.as_deref())
+                            .offset(offset)
+                            .limit(limit),
+                    );
                     let next = offset + results.len();
                     let answer = SearchAnswer {
                         next_cursor: (next < total).then(|| cursor_value("o", &next.to_string())),

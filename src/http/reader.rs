@@ -8,8 +8,8 @@
 //! ready answers, in every coding asked for, in one LRU cache bounded in bytes.
 
 use super::representation::{escaped_len, Encoding};
-use crate::agent::{SearchDoc, SearchIndex};
 use crate::cache::{content_hash, CachedToolkit, IndexEntry, Meta, Slug};
+use crate::search::{Document, Kind, SearchIndex};
 use crate::store::{ChangesName, ETag, ObjectKey, Store, StoreError};
 use axum::body::Bytes;
 use serde::Serialize;
@@ -135,7 +135,8 @@ impl MetaView {
     pub fn search_index(&self) -> &SearchIndex {
         self.search.get_or_init(|| {
             SearchIndex::build(self.meta.toolkits.iter().flat_map(|e| {
-                e.tools.iter().map(move |t| SearchDoc {
+                e.tools.iter().map(move |t| Document {
+                    kind: Kind::Tool,
                     slug: &t.slug,
                     name: &t.name,
                     description: &t.description,
