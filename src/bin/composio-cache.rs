@@ -210,7 +210,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             toolkit,
             tools,
         } => {
-            let requested = requested(Some(&format), strict.then_some(true))
+            let requested = requested(Some(&format), strict.then_some(true), None)
                 .map_err(|e| e.to_string())?
                 .expect("a format");
             let (reader, view) = published(&config).await?;

@@ -153,6 +153,7 @@ pub const REQUEST_FILLER: &[&str] = &[
 /// Phrases rewritten before anything else: several words that mean one thing
 /// in tool text.
 pub const PHRASES: &[(&[&str], &[&str])] = &[
+    (&["to", "do", "list"], &["todo"]),
     (&["to", "do"], &["todo"]),
     (&["to", "dos"], &["todo"]),
     (&["todo", "list"], &["todo"]),

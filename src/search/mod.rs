@@ -145,11 +145,31 @@ impl<'a> Query<'a> {
     }
 }
 
-/// How much each signal weighs in the fusion (see the module's doc).
-const COVERAGE_FLOOR: f32 = 0.35;
-const TOOLKIT_BONUS: f32 = 0.6;
-const ACTION_BONUS: f32 = 0.25;
-const DESTRUCTIVE_PENALTY: f32 = 0.3;
+/// How much each signal weighs in the fusion (see the module's doc); chosen
+/// on the labelled set's tuning part only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// The share of the lexical score a document keeps covering none of the
+    /// request's words (it keeps all of it covering every word).
+    pub coverage_floor: f32,
+    pub toolkit_bonus: f32,
+    pub action_bonus: f32,
+    pub destructive_penalty: f32,
+    /// A synonym's weight against the request's own word's 1.
+    pub synonym: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            coverage_floor: 0.35,
+            toolkit_bonus: 0.6,
+            action_bonus: 0.4,
+            destructive_penalty: 0.3,
+            synonym: query::SYNONYM_WEIGHT,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct StoredDoc {
@@ -169,6 +189,7 @@ pub struct SearchIndex {
     toolkits: Vec<String>,
     toolkit_names: ToolkitNames,
     lexical: LexicalIndex,
+    weights: Weights,
 }
 
 impl Default for SearchIndex {
@@ -229,7 +250,13 @@ impl SearchIndex {
             toolkits: toolkits.iter().map(|(s, _)| (*s).to_owned()).collect(),
             docs: stored,
             lexical,
+            weights: Weights::default(),
         }
+    }
+
+    /// Fuses with other weights from now on (for tuning).
+    pub fn set_weights(&mut self, weights: Weights) {
+        self.weights = weights;
     }
 
     pub fn len(&self) -> usize {
@@ -291,6 +318,7 @@ impl SearchIndex {
     /// Every document's fused score for `text` (0 where it does not match),
     /// and the documents that match.
     fn score(&self, text: &str) -> (Vec<f32>, Vec<u32>) {
+        let w = self.weights;
         let understood = understand(text, &self.toolkit_names);
         let mut scores = vec![0f32; self.docs.len()];
         let mut covered = vec![0u32; self.docs.len()];
@@ -301,12 +329,26 @@ impl SearchIndex {
                 if scores[doc] == 0.0 {
                     matched.push(posting.doc);
                 }
-                scores[doc] += term.weight * posting.weight;
+                // A synonym's weight, scaled to the fusion's.
+                let weight = if term.weight < 1.0 {
+                    term.weight * w.synonym / query::SYNONYM_WEIGHT
+                } else {
+                    1.0
+                };
+                scores[doc] += weight * posting.weight;
                 if term.concept != u8::MAX {
                     covered[doc] |= 1 << term.concept;
                 }
             }
         }
+        // Only words some document has can be covered.
+        let concepts = understood
+            .terms
+            .iter()
+            .filter(|t| t.concept != u8::MAX && !self.lexical.postings(&t.text).is_empty())
+            .map(|t| t.concept)
+            .collect::<std::collections::BTreeSet<u8>>()
+            .len();
         let best = matched
             .iter()
             .map(|&d| scores[d as usize])
@@ -317,24 +359,25 @@ impl SearchIndex {
         for &d in &matched {
             let doc = &self.docs[d as usize];
             let d = d as usize;
-            let coverage = if understood.concepts == 0 {
+            let coverage = if concepts == 0 {
                 1.0
             } else {
-                covered[d].count_ones() as f32 / understood.concepts as f32
+                covered[d].count_ones() as f32 / concepts as f32
             };
-            let mut score = scores[d] / best * (COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage);
+            let mut score =
+                scores[d] / best * (w.coverage_floor + (1.0 - w.coverage_floor) * coverage);
             if understood.toolkits.contains(&doc.toolkit) {
-                score += TOOLKIT_BONUS;
+                score += w.toolkit_bonus;
             }
             if let (Some(asked), Some(done)) = (understood.intent, doc.action) {
                 if asked == done {
-                    score += ACTION_BONUS;
+                    score += w.action_bonus;
                 }
             }
             if doc.action.is_some_and(Action::is_destructive)
                 && understood.intent != Some(Action::Delete)
             {
-                score -= DESTRUCTIVE_PENALTY;
+                score -= w.destructive_penalty;
             }
             // Keep every match above zero, in order: a match is a match.
             scores[d] = score.max(f32::MIN_POSITIVE);

