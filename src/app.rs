@@ -115,7 +115,8 @@ pub fn build_router(
 
 pub fn build_engine(config: &Config, store: Arc<dyn Store>) -> Result<SyncEngine, SetupError> {
     let client = ComposioClient::new(config.client_config()?)?;
-    Ok(SyncEngine::new(client, store, config.sync_settings()))
+    let engine = SyncEngine::new(client, store, config.sync_settings());
+    Ok(engine.with_report_sink(Arc::new(crate::telemetry::record_sync)))
 }
 
 /// Logs the Lambda way (as `lambda_runtime`'s own subscriber does, without

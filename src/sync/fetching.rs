@@ -1,0 +1,265 @@
+//! The fetch step: each toolkit's tools fetched (bounded, under the shared
+//! rate limit, until the deadline), mapped off the I/O threads, and its
+//! object written if it changed.
+
+use super::planning::Gathered;
+use super::steps::{Fetched, Run};
+use super::{Abort, FetchError, Repair, SyncEngine, SyncEvent};
+use crate::cache::plan::{self, FetchOutcome, FetchReason, StoredEtags};
+use crate::cache::{
+    known_tools, map_toolkit, timestamp, EncodedToolkit, Failure, IndexEntry, Slug, ToolkitInfo,
+    UpstreamToolkit,
+};
+use crate::composio::cut;
+use crate::store::{ObjectKey, PutCondition};
+use crate::wire::ToolkitSummary;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+/// One fetched toolkit, settled: what happened and what it cost.
+struct Settled {
+    slug: Slug,
+    reason: FetchReason,
+    outcome: FetchOutcome,
+    /// The sync's time budget ran out before this toolkit was fetched.
+    out_of_time: bool,
+    map_time: Duration,
+    write_time: Duration,
+}
+
+impl SyncEngine {
+    /// Fetch, map, write. Two stages: the concurrency bound is for Composio,
+    /// so a slot frees as soon as a toolkit is fetched.
+    pub(super) async fn fetch_all(
+        &self,
+        run: &Run<'_>,
+        gathered: &Gathered,
+        to_fetch: Vec<(Slug, FetchReason)>,
+    ) -> Fetched {
+        let concurrency = self.settings.concurrency.max(1);
+        let listing = gathered.listing.as_ref().ok();
+        let previous: HashMap<&Slug, &IndexEntry> = gathered
+            .previous
+            .index
+            .iter()
+            .map(|e| (&e.slug, e))
+            .collect();
+        let previous = &previous;
+        let settled: Vec<Result<Settled, Abort>> = futures::stream::iter(to_fetch)
+            .map(|(slug, reason)| async move {
+                let summary = listing.and_then(|l| l.get(slug.as_str()));
+                let fetched =
+                    tokio::time::timeout_at(run.deadline.into(), self.fetch(&slug, summary)).await;
+                (slug, reason, fetched.unwrap_or(Err(FetchError::OutOfTime)))
+            })
+            .buffer_unordered(concurrency)
+            .map(|(slug, reason, fetched)| {
+                let previous = previous.get(&slug).copied();
+                self.settle(slug, reason, fetched, previous, &gathered.stored, run)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        tally(settled)
+    }
+
+    /// A listed toolkit costs one call (its tools: the listing has the rest);
+    /// an unlisted one also needs its detail call.
+    async fn fetch(
+        &self,
+        slug: &Slug,
+        listed: Option<&ToolkitSummary>,
+    ) -> Result<UpstreamToolkit, FetchError> {
+        match listed {
+            Some(summary) => {
+                let tools = self.client.list_tools(slug).await?;
+                Ok(UpstreamToolkit {
+                    info: ToolkitInfo::from_summary(summary),
+                    tools,
+                })
+            }
+            None => {
+                let (detail, tools) =
+                    tokio::try_join!(self.client.get_toolkit(slug), self.client.list_tools(slug))?;
+                Ok(UpstreamToolkit {
+                    info: ToolkitInfo::from_detail(&detail),
+                    tools,
+                })
+            }
+        }
+    }
+
+    /// Maps a fetched toolkit (off the I/O threads) and writes its object if
+    /// it changed. A failed write aborts the sync: no meta may name it.
+    async fn settle(
+        &self,
+        slug: Slug,
+        reason: FetchReason,
+        fetched: Result<UpstreamToolkit, FetchError>,
+        previous: Option<&IndexEntry>,
+        stored: &StoredEtags,
+        run: &Run<'_>,
+    ) -> Result<Settled, Abort> {
+        let settled = |outcome, map_time, write_time| Settled {
+            slug: slug.clone(),
+            reason: reason.clone(),
+            outcome,
+            out_of_time: false,
+            map_time,
+            write_time,
+        };
+        let upstream = match fetched {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                let out_of_time = matches!(e, FetchError::OutOfTime);
+                let mut failed = settled(self.failed(&slug, e), Duration::ZERO, Duration::ZERO);
+                failed.out_of_time = out_of_time;
+                return Ok(failed);
+            }
+        };
+        let mapping_started = Instant::now();
+        let mapped = self.map(&slug, upstream, previous).await;
+        let map_time = mapping_started.elapsed();
+        let encoded = match mapped {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                let failed = self.failed(&slug, e.into());
+                return Ok(settled(failed, map_time, Duration::ZERO));
+            }
+        };
+        self.emit(SyncEvent::Fetched {
+            slug: slug.clone(),
+            tools: encoded.tools.len(),
+        });
+        let write_started = Instant::now();
+        let (entry, written) = self.write(&slug, encoded, previous, stored, run).await?;
+        let write_time = write_started.elapsed();
+        tracing::debug!(
+            toolkit = %slug,
+            tools = entry.tool_count,
+            map_ms = map_time.as_millis() as u64,
+            write_ms = write_time.as_millis() as u64,
+            written,
+            "toolkit settled"
+        );
+        let outcome = FetchOutcome::Synced {
+            entry: Box::new(entry),
+            written,
+        };
+        Ok(settled(outcome, map_time, write_time))
+    }
+
+    /// Mapping and hashing on a blocking thread, at most one toolkit per core.
+    async fn map(
+        &self,
+        slug: &Slug,
+        upstream: UpstreamToolkit,
+        previous: Option<&IndexEntry>,
+    ) -> Result<EncodedToolkit, crate::cache::MappingError> {
+        let asked = slug.clone();
+        let known = previous.map(known_tools).unwrap_or_default();
+        let core = self
+            .mapping
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(move || {
+            let _core = core;
+            map_toolkit(&asked, &upstream, &known)
+        })
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
+    /// The toolkit's object written when it changed (or is not what the
+    /// index says), while the lease holds; its index entry either way.
+    async fn write(
+        &self,
+        slug: &Slug,
+        encoded: EncodedToolkit,
+        previous: Option<&IndexEntry>,
+        stored: &StoredEtags,
+        run: &Run<'_>,
+    ) -> Result<(IndexEntry, bool), Abort> {
+        let write = plan::needs_write(previous, stored, &encoded.content_hash);
+        let etag = if write {
+            if !run.lease.held_by_clock() {
+                return Err(Abort::LeaseLost);
+            }
+            let key = ObjectKey::Toolkit(slug.clone());
+            let body = encoded.body.clone();
+            let put = self.store.put(&key, body, PutCondition::Overwrite);
+            Some(self.bounded(put).await??.0)
+        } else {
+            previous.and_then(|p| p.etag.clone())
+        };
+        let entry = IndexEntry {
+            slug: slug.clone(),
+            name: encoded.name,
+            logo: encoded.logo,
+            tool_count: encoded.tools.len(),
+            version: encoded.version,
+            updated_at: encoded.updated_at,
+            content_hash: encoded.content_hash,
+            etag,
+            synced_at: timestamp(SystemTime::now()),
+            stale: false,
+            last_error: None,
+            tools: encoded.tools,
+        };
+        Ok((entry, write))
+    }
+
+    fn failed(&self, slug: &Slug, error: FetchError) -> FetchOutcome {
+        let error = cut(&self.client.redact(&error.to_string()));
+        tracing::warn!(toolkit = %slug, %error, "toolkit failed");
+        self.emit(SyncEvent::Failed {
+            slug: slug.to_string(),
+            error: error.clone(),
+        });
+        FetchOutcome::Failed(Failure {
+            slug: slug.to_string(),
+            error,
+        })
+    }
+}
+
+/// The settled toolkits summed up: outcomes, repairs, time, and the first
+/// store failure if any.
+fn tally(settled: Vec<Result<Settled, Abort>>) -> Fetched {
+    let mut fetched = Fetched {
+        attempted: settled.len(),
+        outcomes: Vec::with_capacity(settled.len()),
+        repaired: Vec::new(),
+        out_of_time: false,
+        map_time: Duration::ZERO,
+        write_time: Duration::ZERO,
+        store_failure: None,
+    };
+    for result in settled {
+        let settled = match result {
+            Ok(settled) => settled,
+            Err(abort) => {
+                fetched.store_failure.get_or_insert(abort);
+                continue;
+            }
+        };
+        fetched.out_of_time |= settled.out_of_time;
+        // Summed as durations: many toolkits under a millisecond each still add up.
+        fetched.map_time += settled.map_time;
+        fetched.write_time += settled.write_time;
+        if let (FetchReason::Repair(reason), FetchOutcome::Synced { written: true, .. }) =
+            (&settled.reason, &settled.outcome)
+        {
+            fetched.repaired.push(Repair {
+                slug: settled.slug.to_string(),
+                reason: reason.clone(),
+            });
+        }
+        fetched.outcomes.push((settled.slug, settled.outcome));
+    }
+    fetched.repaired.sort_by(|a, b| a.slug.cmp(&b.slug));
+    fetched
+}
