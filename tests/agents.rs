@@ -219,11 +219,15 @@ async fn every_format_follows_its_providers_rules_over_the_whole_catalogue() {
                                 .collect(),
                         )
                     }
-                    "openai-responses" => (
-                        tool["name"].as_str().unwrap(),
-                        &tool["parameters"],
-                        vec!["type", "name", "description", "parameters"],
-                    ),
+                    "openai-responses" => {
+                        // The Responses API reads a missing `strict` as true.
+                        assert_eq!(tool["strict"], strict, "{path}");
+                        (
+                            tool["name"].as_str().unwrap(),
+                            &tool["parameters"],
+                            vec!["type", "name", "description", "parameters", "strict"],
+                        )
+                    }
                     "anthropic" => (
                         tool["name"].as_str().unwrap(),
                         &tool["input_schema"],

@@ -73,7 +73,7 @@ pub const DEPTH: usize = 50;
 pub fn rank_of(index: &SearchIndex, labelled: &Labelled) -> Option<usize> {
     let (hits, _) = index.search(&Query::new(&labelled.query).limit(DEPTH));
     hits.iter()
-        .position(|h| labelled.relevant.iter().any(|r| *r == h.slug))
+        .position(|h| labelled.relevant.contains(&h.slug))
         .map(|i| i + 1)
 }
 
