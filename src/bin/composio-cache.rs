@@ -238,10 +238,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let (_, view) = published(&config).await?;
             let toolkit = searched_toolkit(&view, toolkit.as_deref())?;
             let (hits, total) = view.search_index().search(
-                &query,
-                toolkit.as_ref().map(Slug::as_str),
-                0,
-                usize::try_from(limit).unwrap_or(usize::MAX),
+                &composio_schema_cache::search::Query::new(&query)
+                    .toolkit(toolkit.as_ref().map(Slug::as_str))
+                    .limit(usize::try_from(limit).unwrap_or(usize::MAX)),
             );
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits).expect("json"));
@@ -259,7 +258,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             toolkit,
             tools,
         } => {
-            let requested = requested(Some(&format), strict.then_some(true))
+            let requested = requested(Some(&format), strict.then_some(true), None)
                 .map_err(|e| e.to_string())?
                 .expect("a format");
             let (reader, view) = published(&config).await?;

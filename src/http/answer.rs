@@ -58,7 +58,8 @@ pub fn unindexed_etag(body: &[u8]) -> String {
     format!("u{}", &crate::cache::content_hash(body)[..32])
 }
 
-/// The provider format asked for, and strict mode (OpenAI's only).
+/// The provider format asked for, strict mode (OpenAI's only) and deferred
+/// loading (Anthropic's and OpenAI Responses').
 #[derive(Deserialize, IntoParams, Default)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -68,34 +69,57 @@ pub struct FormatParams {
     pub format: Option<String>,
     /// With `openai` or `openai-responses`: OpenAI strict mode.
     pub strict: Option<bool>,
+    /// With `anthropic` or `openai-responses`: every tool marked
+    /// `defer_loading: true`, for the provider's tool search.
+    pub defer: Option<bool>,
 }
 
-/// A format and strict mode, validated.
+impl FormatParams {
+    pub fn requested(&self) -> Result<Option<Requested>, ApiError> {
+        requested(self.format.as_deref(), self.strict, self.defer)
+    }
+}
+
+/// A format, strict mode and deferred loading, validated.
 #[derive(Debug, Clone, Copy)]
 pub struct Requested {
     pub format: Format,
     pub strict: bool,
+    pub defer: bool,
 }
 
 impl Requested {
     /// Names this variant of an answer in cache keys and ETags.
     pub fn tag(&self) -> String {
         format!(
-            "{}{}",
+            "{}{}{}",
             self.format.as_str(),
-            if self.strict { "-strict" } else { "" }
+            if self.strict { "-strict" } else { "" },
+            if self.defer { "-defer" } else { "" }
         )
     }
+}
+
+/// The formats whose tools take `defer_loading` (checked against the
+/// providers' SDK types in tests/provider_sdks.py).
+fn supports_defer(format: Format) -> bool {
+    matches!(format, Format::Anthropic | Format::OpenAiResponses)
 }
 
 pub fn requested(
     format: Option<&str>,
     strict: Option<bool>,
+    defer: Option<bool>,
 ) -> Result<Option<Requested>, ApiError> {
     let Some(format) = format else {
         if strict.is_some() {
             return Err(ApiError::BadRequest(
                 "strict needs format=openai or format=openai-responses".into(),
+            ));
+        }
+        if defer.is_some() {
+            return Err(ApiError::BadRequest(
+                "defer needs format=anthropic or format=openai-responses".into(),
             ));
         }
         return Ok(None);
@@ -110,7 +134,18 @@ pub fn requested(
             format.as_str()
         )));
     }
-    Ok(Some(Requested { format, strict }))
+    let defer = defer.unwrap_or(false);
+    if defer && !supports_defer(format) {
+        return Err(ApiError::BadRequest(format!(
+            "defer (defer_loading) is for format=anthropic or format=openai-responses, not {}",
+            format.as_str()
+        )));
+    }
+    Ok(Some(Requested {
+        format,
+        strict,
+        defer,
+    }))
 }
 
 /// A provider bundle, plus the slugs a batch did not find.
@@ -122,15 +157,28 @@ struct BundleWithUnknown<'a> {
     unknown: Option<&'a [String]>,
 }
 
+/// A provider bundle of `tools`, deferred if asked.
+pub fn bundle_of(tools: &[CachedToolSchema], requested: Requested) -> Result<Bundle, ApiError> {
+    let sources: Vec<ToolSource<'_>> = tools.iter().map(ToolSource::from).collect();
+    let mut bundle = bundle(&sources, requested.format, requested.strict)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if requested.defer {
+        for tool in &mut bundle.tools {
+            if let Some(tool) = tool.as_object_mut() {
+                tool.insert("defer_loading".into(), serde_json::Value::Bool(true));
+            }
+        }
+    }
+    Ok(bundle)
+}
+
 /// A provider bundle of `tools`, serialized.
 pub fn bundle_bytes(
     tools: &[CachedToolSchema],
     requested: Requested,
     unknown: Option<&[String]>,
 ) -> Result<Vec<u8>, ApiError> {
-    let sources: Vec<ToolSource<'_>> = tools.iter().map(ToolSource::from).collect();
-    let bundle = bundle(&sources, requested.format, requested.strict)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let bundle = bundle_of(tools, requested)?;
     Ok(serde_json::to_vec(&BundleWithUnknown {
         bundle: &bundle,
         unknown,

@@ -2,7 +2,7 @@
 //! its body is read or built, so a revalidation costs no store read.
 
 use super::answer::{
-    bundle_bytes, conditional, requested, unindexed_etag, BundleAnswer, FormatParams, ReadState,
+    bundle_bytes, conditional, unindexed_etag, BundleAnswer, FormatParams, ReadState,
 };
 use super::extract::{NoQuery, Params, ToolPath, ToolkitSlug};
 use super::reader::{
@@ -244,7 +244,7 @@ async fn toolkit(
     Params(params): Params<FormatParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let requested = requested(params.format.as_deref(), params.strict)?;
+    let requested = params.requested()?;
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
     let base: String = entry.content_hash.chars().take(32).collect();
@@ -300,7 +300,7 @@ async fn tool(
     Params(params): Params<FormatParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let requested = requested(params.format.as_deref(), params.strict)?;
+    let requested = params.requested()?;
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
     let not_found =

@@ -2,6 +2,7 @@
 //! benchmark table of the README. Measures and prints; asserts nothing.
 
 mod reads;
+mod relevance;
 mod stats;
 mod sync;
 
@@ -154,6 +155,7 @@ async fn main() -> Result<(), String> {
     let label = format!("{} toolkits", scale.0);
     reads::latencies(&big, &label, iterations, &mut table).await?;
     reads::search(&big, &label, &mut table).await?;
+    relevance::relevance(!args.quick, &mut table)?;
     if !args.skip_walks {
         reads::memory_walks(&exe_dir, &big, &mut table).await?;
     }
