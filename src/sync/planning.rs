@@ -191,22 +191,14 @@ pub(super) fn next_meta(
 mod tests {
     use super::*;
     use crate::cache::plan::Aggregate;
-    use std::time::Duration;
 
     fn slug(s: &str) -> Slug {
         Slug::parse(s).unwrap()
     }
 
+    /// The defaults: `browser_tool` needs no auth, a sync may drop half.
     fn settings() -> SyncSettings {
-        SyncSettings {
-            no_auth_toolkits: vec![slug("browser_tool")],
-            concurrency: 4,
-            lease_ttl: Duration::from_secs(900),
-            timeout: Duration::from_secs(780),
-            max_shrink: 0.5,
-            store_timeout: Duration::from_secs(15),
-            changes_retention: Duration::from_secs(86_400),
-        }
+        crate::config::Config::defaults().sync_settings()
     }
 
     fn entry(s: &str, version: &str, tools: usize) -> IndexEntry {
