@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod http;
 pub mod lambda;
 pub mod notify;
+pub mod search;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -219,11 +219,15 @@ async fn every_format_follows_its_providers_rules_over_the_whole_catalogue() {
                                 .collect(),
                         )
                     }
-                    "openai-responses" => (
-                        tool["name"].as_str().unwrap(),
-                        &tool["parameters"],
-                        vec!["type", "name", "description", "parameters"],
-                    ),
+                    "openai-responses" => {
+                        // The Responses API reads a missing `strict` as true.
+                        assert_eq!(tool["strict"], strict, "{path}");
+                        (
+                            tool["name"].as_str().unwrap(),
+                            &tool["parameters"],
+                            vec!["type", "name", "description", "parameters", "strict"],
+                        )
+                    }
                     "anthropic" => (
                         tool["name"].as_str().unwrap(),
                         &tool["input_schema"],
@@ -386,7 +390,10 @@ async fn batch_get_finds_tools_across_toolkits_and_lists_the_unknown() {
         "",
         "?q=x&slugs=A",
         "?slugs=A&toolkit=gmail",
-        "?q=x&format=openai",
+        "?q=x&format=openai&defer=true",
+        "?q=x&defer=true",
+        "?q=x&searchResult=true",
+        "?slugs=A&format=anthropic&searchResult=true",
     ] {
         let (status, _) = get(&router, &format!("{BASE}/tools{bad}")).await;
         assert_eq!(status, 400, "{bad}");
@@ -605,4 +612,255 @@ async fn the_toolkit_route_shows_each_tools_compatibility_report() {
         "strict mode rewrites optional properties: {}",
         gmail["compat"]
     );
+}
+
+async fn post(
+    router: &axum::Router,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::post(path)
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let answer = router.clone().oneshot(request).await.unwrap();
+    let status = answer.status().as_u16();
+    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_search_with_a_format_answers_the_top_tools_ready_to_send() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let (status, bundle) = get(
+        &router,
+        &format!("{BASE}/tools?q=add%20a%20task%20to%20my%20todo%20list&format=openai&limit=3"),
+    )
+    .await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(bundle["format"], "openai");
+    let tools = bundle["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 3);
+    assert_eq!(tools[0]["function"]["name"], "GOOGLETASKS_INSERT_TASK");
+    assert_eq!(bundle["results"][0]["slug"], "GOOGLETASKS_INSERT_TASK");
+    assert_eq!(
+        bundle["nameMap"]["GOOGLETASKS_INSERT_TASK"],
+        "GOOGLETASKS_INSERT_TASK"
+    );
+    assert!(bundle["argumentMap"].is_object());
+    assert!(bundle.get("searchResult").is_none());
+    // A search that finds nothing is an empty bundle, not an error.
+    let (status, empty) = get(&router, &format!("{BASE}/tools?q=zzzzqqq&format=mcp")).await;
+    assert_eq!(
+        (status, empty["tools"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+}
+
+#[tokio::test]
+async fn deferred_loading_marks_every_tool_for_the_formats_that_take_it() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    for format in ["anthropic", "openai-responses"] {
+        let (status, bundle) = get(
+            &router,
+            &format!("{BASE}/toolkits/github?format={format}&defer=true"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let tools = bundle["tools"].as_array().unwrap();
+        assert_eq!(tools.len(), 831);
+        assert!(tools.iter().all(|t| t["defer_loading"] == true), "{format}");
+        let (_, plain) = get(&router, &format!("{BASE}/toolkits/github?format={format}")).await;
+        assert!(plain["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("defer_loading").is_none()));
+    }
+    for bad in [
+        "format=openai&defer=true",
+        "format=gemini&defer=true",
+        "format=mcp&defer=true",
+        "defer=true",
+    ] {
+        let (status, err) = get(&router, &format!("{BASE}/toolkits/github?{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(err["error"].as_str().unwrap().contains("defer"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_search_tool_gets_its_result_in_each_providers_convention() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let q = "add%20a%20task%20to%20my%20todo%20list";
+    let path = |format: &str| {
+        format!("{BASE}/tools?q={q}&format={format}&limit=2&searchResult=true&callId=call_1")
+    };
+    let (status, a) = get(&router, &format!("{}&defer=true", path("anthropic"))).await;
+    assert_eq!(status, 200);
+    let result = &a["searchResult"];
+    assert_eq!(result["type"], "tool_result");
+    assert_eq!(result["tool_use_id"], "call_1");
+    let references: Vec<&Value> = result["content"].as_array().unwrap().iter().collect();
+    assert_eq!(references.len(), 2);
+    assert_eq!(
+        references[0],
+        &json!({"type": "tool_reference", "tool_name": "GOOGLETASKS_INSERT_TASK"})
+    );
+    assert!(a["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["defer_loading"] == true));
+
+    let (_, r) = get(&router, &path("openai-responses")).await;
+    assert_eq!(r["searchResult"]["type"], "tool_search_output");
+    assert_eq!(r["searchResult"]["call_id"], "call_1");
+    assert_eq!(r["searchResult"]["execution"], "client");
+    assert_eq!(r["searchResult"]["tools"], r["tools"]);
+
+    let (_, o) = get(&router, &path("openai")).await;
+    assert_eq!(o["searchResult"]["role"], "tool");
+    assert_eq!(o["searchResult"]["tool_call_id"], "call_1");
+    let listed: Value =
+        serde_json::from_str(o["searchResult"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(listed["tools"][0]["name"], "GOOGLETASKS_INSERT_TASK");
+
+    let (_, g) = get(&router, &path("gemini")).await;
+    assert_eq!(g["searchResult"]["functionResponse"]["id"], "call_1");
+    assert_eq!(
+        g["searchResult"]["functionResponse"]["response"]["tools"][0]["name"],
+        "GOOGLETASKS_INSERT_TASK"
+    );
+
+    let (_, m) = get(&router, &path("mcp")).await;
+    assert_eq!(
+        m["searchResult"]["structuredContent"]["tools"][0]["name"],
+        "GOOGLETASKS_INSERT_TASK"
+    );
+    assert_eq!(m["searchResult"]["content"][0]["type"], "text");
+}
+
+#[tokio::test]
+async fn resolve_restores_composios_names_and_names_every_fault() {
+    let (_emu, _engine, router) = full_catalogue().await;
+    let (_, bundle) = get(&router, &format!("{BASE}/toolkits/github?format=anthropic")).await;
+    let map: ArgumentMap = serde_json::from_value(bundle["argumentMap"].clone()).unwrap();
+    let (name, sent, original) = bundle["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|tool| {
+            let name = tool["name"].as_str()?;
+            let node = serde_json::to_value(map.0.get(name)?).ok()?;
+            let (sent, how) = node["properties"]
+                .as_object()?
+                .iter()
+                .find(|(_, v)| v.get("from").is_some())?;
+            Some((
+                name.to_owned(),
+                sent.clone(),
+                how["from"].as_str()?.to_owned(),
+            ))
+        })
+        .expect("a github tool with a renamed key");
+    let slug = bundle["nameMap"][&name].as_str().unwrap().to_owned();
+    let resolve = |body: Value| {
+        let router = router.clone();
+        async move {
+            post(
+                &router,
+                &format!("{BASE}/resolve"),
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    let (status, answer) =
+        resolve(json!({"format": "anthropic", "name": name, "arguments": {sent.clone(): "value"}}))
+            .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"toolSlug": slug, "arguments": {original.clone(): "value"}})
+    );
+    assert_eq!(
+        answer["arguments"],
+        restore_arguments(&map, &name, json!({ sent.clone(): "value" }))
+    );
+    // Arguments as the JSON string a model wrote are taken too.
+    let (status, again) = resolve(json!({"format": "anthropic", "name": name, "arguments": json!({sent.clone(): "value"}).to_string()})).await;
+    assert_eq!((status, &again), (200, &answer));
+    // A shortened name (a slug over 64 characters) comes back to its slug.
+    let long = "GITHUB_CHECK_IF_A_REPOSITORY_IS_STARRED_BY_THE_AUTHENTICATED_USER";
+    let short = composio_schema_cache::agent::tool_name(long);
+    assert_ne!(short, long);
+    let (status, answer) =
+        resolve(json!({"format": "openai", "name": short, "arguments": {}})).await;
+    assert_eq!((status, answer["toolSlug"].as_str()), (200, Some(long)));
+
+    let (status, err) =
+        resolve(json!({"format": "anthropic", "name": "NO_SUCH_TOOL", "arguments": {}})).await;
+    assert_eq!(status, 404, "{err}");
+    for (body, field) in [
+        (json!({"name": name, "arguments": {}}), "format"),
+        (json!({"format": "claude", "name": name}), "format"),
+        (json!({"format": "anthropic", "arguments": {}}), "name"),
+        (json!({"format": "anthropic", "name": 7}), "name"),
+        (
+            json!({"format": "anthropic", "name": name, "arguments": [1]}),
+            "arguments",
+        ),
+        (
+            json!({"format": "anthropic", "name": name, "strict": "yes"}),
+            "strict",
+        ),
+        (
+            json!({"format": "anthropic", "name": name, "argumnets": {}}),
+            "argumnets",
+        ),
+        (json!(["not", "an", "object"]), "object"),
+    ] {
+        let (status, err) = resolve(body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            err["error"].as_str().unwrap().contains(field),
+            "{body}: {err}"
+        );
+    }
+    let (status, _) = post(
+        &router,
+        &format!("{BASE}/resolve"),
+        "application/json",
+        b"{\"format\": ".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400, "not JSON");
+    let (status, _) = post(
+        &router,
+        &format!("{BASE}/resolve"),
+        "text/plain",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let huge = json!({"format": "anthropic", "name": name, "arguments": {"x": "y".repeat(2 * 1024 * 1024)}});
+    let (status, err) = post(
+        &router,
+        &format!("{BASE}/resolve"),
+        "application/json",
+        huge.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 413, "{err}");
+    let (status, _) = get(&router, &format!("{BASE}/resolve")).await;
+    assert_eq!(status, 405);
 }

@@ -229,9 +229,9 @@ fn provider_tool(
             function.insert("name".into(), json!(name));
             function.insert("description".into(), json!(tool.description));
             function.insert("parameters".into(), parameters);
-            if strict {
-                function.insert("strict".into(), json!(true));
-            }
+            // The Responses API takes a tool without `strict` as strict
+            // (its SDK's FunctionToolParam requires the field): say which.
+            function.insert("strict".into(), json!(strict));
             Value::Object(function)
         }
         Format::Anthropic => json!({
@@ -382,12 +382,8 @@ mod tests {
             }
             Format::OpenAiResponses => {
                 assert_eq!(tool["type"], "function");
-                if strict {
-                    assert_eq!(tool["strict"], true);
-                    vec!["type", "name", "description", "parameters", "strict"]
-                } else {
-                    vec!["type", "name", "description", "parameters"]
-                }
+                assert_eq!(tool["strict"], strict);
+                vec!["type", "name", "description", "parameters", "strict"]
             }
             Format::Anthropic => vec!["name", "description", "input_schema"],
             Format::Gemini if tool.get("parameters").is_some() => {

@@ -1,6 +1,7 @@
 //! Agent-ready schemas: cached tools in a model provider's format, with the
-//! way back to the original names, a per-tool compatibility report, and ranked
-//! search. Pure domain code: no I/O, no clock, no async.
+//! way back to the original names and a per-tool compatibility report (search
+//! is its own module, `crate::search`). Pure domain code: no I/O, no clock, no
+//! async.
 //!
 //! # Provider formats
 //!
@@ -68,21 +69,12 @@
 //!
 //! [`compat_report`] says, per tool, which formats rename or rewrite what;
 //! meant for the index at sync time (`{}` for a tool every format takes as is).
-//!
-//! # Search
-//!
-//! [`SearchIndex::build`] once per published meta, then
-//! [`SearchIndex::search`] per request: BM25F over slug words, name, toolkit
-//! and description (slug and name weigh 3×, toolkit 1.5×), lowercased words,
-//! stop words dropped, plurals stemmed. Ties break by slug, so paging with
-//! `offset`/`limit` is stable.
 
 mod args;
 mod bundle;
 mod compat;
 mod names;
 mod schema;
-mod search;
 
 #[cfg(test)]
 mod testkit;
@@ -92,7 +84,6 @@ pub use bundle::{bundle, Bundle, BundleError, Format, ToolCall, UnknownFormat};
 pub use compat::{compat_report, CompatReport, Rewrite};
 pub use names::{is_valid_tool_name, tool_name, MAX_NAME_LEN};
 pub use schema::Change;
-pub use search::{Hit, SearchDoc, SearchIndex};
 
 use crate::cache::CachedToolSchema;
 use serde_json::Value;

@@ -191,9 +191,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             json,
         } => {
             let (_, view) = published(&config).await?;
-            let (hits, total) =
-                view.search_index()
-                    .search(&query, toolkit.as_deref(), 0, limit.max(1));
+            let (hits, total) = view.search_index().search(
+                &composio_schema_cache::search::Query::new(&query)
+                    .toolkit(toolkit.as_deref())
+                    .limit(limit.max(1)),
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits).expect("json"));
             } else {
@@ -210,7 +212,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             toolkit,
             tools,
         } => {
-            let requested = requested(Some(&format), strict.then_some(true))
+            let requested = requested(Some(&format), strict.then_some(true), None)
                 .map_err(|e| e.to_string())?
                 .expect("a format");
             let (reader, view) = published(&config).await?;

@@ -7,9 +7,10 @@ use super::reader::{MetaView, ReadError};
 use super::representation::{Encoding, Validators};
 use super::routes::{conditional, unindexed_etag, ReadState};
 use super::{ApiError, ErrorAnswer};
-use crate::agent::{bundle, Bundle, Format, Hit, ToolSource};
+use crate::agent::{bundle, Bundle, Format, ToolSource};
 use crate::cache::changes::{ChangeKind, ChangeRecord};
 use crate::cache::{content_hash, timestamp, CachedToolSchema, ToolSlug};
+use crate::search::Hit;
 use crate::store::ChangesName;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -23,10 +24,13 @@ pub fn agent_routes(state: ReadState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(tools))
         .routes(routes!(changes))
+        .routes(routes!(resolve))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_RESOLVE_BODY))
         .with_state(state)
 }
 
-/// The provider format asked for, and strict mode (OpenAI's only).
+/// The provider format asked for, strict mode (OpenAI's only) and deferred
+/// loading (Anthropic's and OpenAI Responses').
 #[derive(Deserialize, IntoParams, Default)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -36,34 +40,57 @@ pub struct FormatParams {
     pub format: Option<String>,
     /// With `openai` or `openai-responses`: OpenAI strict mode.
     pub strict: Option<bool>,
+    /// With `anthropic` or `openai-responses`: every tool marked
+    /// `defer_loading: true`, for the provider's tool search.
+    pub defer: Option<bool>,
 }
 
-/// A format and strict mode, validated.
+impl FormatParams {
+    pub fn requested(&self) -> Result<Option<Requested>, ApiError> {
+        requested(self.format.as_deref(), self.strict, self.defer)
+    }
+}
+
+/// A format, strict mode and deferred loading, validated.
 #[derive(Debug, Clone, Copy)]
 pub struct Requested {
     pub format: Format,
     pub strict: bool,
+    pub defer: bool,
 }
 
 impl Requested {
     /// Names this variant of an answer in cache keys and ETags.
     pub fn tag(&self) -> String {
         format!(
-            "{}{}",
+            "{}{}{}",
             self.format.as_str(),
-            if self.strict { "-strict" } else { "" }
+            if self.strict { "-strict" } else { "" },
+            if self.defer { "-defer" } else { "" }
         )
     }
+}
+
+/// The formats whose tools take `defer_loading` (checked against the
+/// providers' SDK types in tests/provider_sdks.py).
+fn supports_defer(format: Format) -> bool {
+    matches!(format, Format::Anthropic | Format::OpenAiResponses)
 }
 
 pub fn requested(
     format: Option<&str>,
     strict: Option<bool>,
+    defer: Option<bool>,
 ) -> Result<Option<Requested>, ApiError> {
     let Some(format) = format else {
         if strict.is_some() {
             return Err(ApiError::BadRequest(
                 "strict needs format=openai or format=openai-responses".into(),
+            ));
+        }
+        if defer.is_some() {
+            return Err(ApiError::BadRequest(
+                "defer needs format=anthropic or format=openai-responses".into(),
             ));
         }
         return Ok(None);
@@ -78,7 +105,18 @@ pub fn requested(
             format.as_str()
         )));
     }
-    Ok(Some(Requested { format, strict }))
+    let defer = defer.unwrap_or(false);
+    if defer && !supports_defer(format) {
+        return Err(ApiError::BadRequest(format!(
+            "defer (defer_loading) is for format=anthropic or format=openai-responses, not {}",
+            format.as_str()
+        )));
+    }
+    Ok(Some(Requested {
+        format,
+        strict,
+        defer,
+    }))
 }
 
 /// A provider bundle, plus the slugs a batch did not find.
@@ -90,15 +128,28 @@ struct BundleWithUnknown<'a> {
     unknown: Option<&'a [String]>,
 }
 
+/// A provider bundle of `tools`, deferred if asked.
+pub fn bundle_of(tools: &[CachedToolSchema], requested: Requested) -> Result<Bundle, ApiError> {
+    let sources: Vec<ToolSource<'_>> = tools.iter().map(ToolSource::from).collect();
+    let mut bundle = bundle(&sources, requested.format, requested.strict)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if requested.defer {
+        for tool in &mut bundle.tools {
+            if let Some(tool) = tool.as_object_mut() {
+                tool.insert("defer_loading".into(), serde_json::Value::Bool(true));
+            }
+        }
+    }
+    Ok(bundle)
+}
+
 /// A provider bundle of `tools`, serialized.
 pub fn bundle_bytes(
     tools: &[CachedToolSchema],
     requested: Requested,
     unknown: Option<&[String]>,
 ) -> Result<Vec<u8>, ApiError> {
-    let sources: Vec<ToolSource<'_>> = tools.iter().map(ToolSource::from).collect();
-    let bundle = bundle(&sources, requested.format, requested.strict)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let bundle = bundle_of(tools, requested)?;
     Ok(serde_json::to_vec(&BundleWithUnknown {
         bundle: &bundle,
         unknown,
@@ -156,6 +207,7 @@ pub enum ToolsAnswer {
     Batch(BatchAnswer),
     Bundle(BundleAnswer),
     Search(SearchAnswer),
+    SearchBundle(SearchBundleAnswer),
 }
 
 /// `GET /tools`: batch get (`slugs`) or search (`q`).
@@ -165,19 +217,31 @@ pub enum ToolsAnswer {
 pub struct ToolsParams {
     /// Batch get: comma-separated tool slugs, at most 128, across toolkits.
     slugs: Option<String>,
-    /// Search: words to look for in tool slugs, names, descriptions and toolkit names.
+    /// Search: a request as a person or an agent phrases it ("add a task to my todo list").
     q: Option<String>,
     /// Search only: only this toolkit's tools.
     toolkit: Option<String>,
-    /// Search only: results per page (1 to 100, default 20).
+    /// Search only: results per page (1 to 100, default 20); with `format`, the
+    /// number of tools in the bundle.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// Search only: the `nextCursor` of the previous page.
     cursor: Option<String>,
-    /// Batch only: answer a bundle in this provider format.
+    /// Answer a bundle in this provider format (a batch's tools, or a search's top `limit`).
     format: Option<String>,
-    /// Batch only: OpenAI strict mode (with `format=openai` or `openai-responses`).
+    /// With `format=openai` or `openai-responses`: OpenAI strict mode.
     strict: Option<bool>,
+    /// With `format=anthropic` or `openai-responses`: tools marked `defer_loading: true`.
+    defer: Option<bool>,
+    /// Search with `format`: add `searchResult`, what a client-implemented
+    /// search tool returns to the model in the provider's convention.
+    #[serde(rename = "searchResult")]
+    #[param(rename = "searchResult")]
+    search_result: Option<bool>,
+    /// With `searchResult`: the id of the model's search call, echoed in the result.
+    #[serde(rename = "callId")]
+    #[param(rename = "callId")]
+    call_id: Option<String>,
 }
 
 /// Batch get without a format.
@@ -196,6 +260,25 @@ pub struct SearchAnswer {
     pub results: Vec<Hit>,
     /// Where the next page starts; `null` on the last one.
     pub next_cursor: Option<String>,
+}
+
+/// A search answered as a provider bundle of its top tools.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchBundleAnswer {
+    #[serde(flatten)]
+    pub bundle: BundleAnswer,
+    /// The ranked results the bundle holds, best first.
+    pub results: Vec<Hit>,
+    /// With `searchResult=true`: what a client-implemented search tool returns
+    /// to the model. anthropic: a `tool_result` block of `tool_reference`s;
+    /// openai-responses: a `tool_search_output` item with the tools; openai:
+    /// a `role: tool` message; gemini: a `functionResponse` part; mcp: a
+    /// `tools/call` result. Send `tools` with the next request (anthropic:
+    /// deferred, with `defer=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub search_result: Option<serde_json::Value>,
 }
 
 /// OpenAI's per-request maximum of tools.
@@ -255,9 +338,9 @@ where
     tag = "agents",
     params(ToolsParams),
     responses(
-        (status = 200, description = "Batch get: the tools (or a provider bundle of them, with `unknown`); search: `{results, nextCursor}`", body = ToolsAnswer),
+        (status = 200, description = "Batch get: the tools (or a provider bundle of them, with `unknown`); search: `{results, nextCursor}`, or with `format` a bundle of the top `limit` tools with `results` (and `searchResult`)", body = ToolsAnswer),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "Neither or both of `slugs` and `q`, more than 128 slugs, a bad format, limit or cursor", body = ErrorAnswer),
+        (status = 400, description = "Neither or both of `slugs` and `q`, more than 128 slugs, a bad format, limit or cursor, `defer` or `searchResult` where they do not apply", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -271,6 +354,13 @@ async fn tools(
     let view = read
         .view
         .unwrap_or_else(|| std::sync::Arc::new(MetaView::empty()));
+    let requested = requested(params.format.as_deref(), params.strict, params.defer)?;
+    let search_result = params.search_result.unwrap_or(false);
+    if (search_result || params.call_id.is_some()) && (requested.is_none() || params.q.is_none()) {
+        return Err(ApiError::BadRequest(
+            "searchResult and callId go with q (search) and a format".into(),
+        ));
+    }
     match (params.slugs.as_deref(), params.q.as_deref()) {
         (Some(slugs), None) => {
             if params.toolkit.is_some() || params.limit.is_some() || params.cursor.is_some() {
@@ -278,7 +368,6 @@ async fn tools(
                     "toolkit, limit and cursor go with q (search), not with slugs".into(),
                 ));
             }
-            let requested = requested(params.format.as_deref(), params.strict)?;
             let mut wanted: Vec<String> = Vec::new();
             for raw in slugs.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 let slug = ToolSlug::parse(raw)
@@ -301,11 +390,6 @@ async fn tools(
             answer_from_meta(&s, &headers, &view, read.stale, &what, build).await
         }
         (None, Some(q)) => {
-            if params.format.is_some() || params.strict.is_some() {
-                return Err(ApiError::BadRequest(
-                    "format and strict go with slugs (batch get), not with q".into(),
-                ));
-            }
             let limit = match params.limit {
                 None => DEFAULT_SEARCH_LIMIT,
                 Some(n @ 1..=100) => n as usize,
@@ -317,27 +401,57 @@ async fn tools(
                     .parse::<usize>()
                     .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?,
             };
-            let q: String = q.chars().take(500).collect();
-            let toolkit = params.toolkit.clone();
+            let call_id: String = params
+                .call_id
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect();
+            let search = Search {
+                q: q.chars().take(500).collect(),
+                toolkit: params.toolkit.clone(),
+                offset,
+                limit,
+            };
             let what = format!(
-                "search|{q}|{}|{offset}|{limit}",
-                toolkit.as_deref().unwrap_or("")
+                "search|{}|{}|{offset}|{limit}|{}|{}|{call_id}",
+                search.q,
+                search.toolkit.as_deref().unwrap_or(""),
+                requested.map(|r| r.tag()).unwrap_or_default(),
+                search_result,
             );
             let build = {
-                let view = view.clone();
+                let (s, view) = (s.clone(), view.clone());
                 async move {
-                    let (results, total) =
-                        view.search_index()
-                            .search(&q, toolkit.as_deref(), offset, limit);
+                    let (results, total) = search.run(&view);
                     let next = offset + results.len();
-                    let answer = SearchAnswer {
-                        next_cursor: (next < total).then(|| cursor_value("o", &next.to_string())),
-                        results,
+                    let next_cursor = (next < total).then(|| cursor_value("o", &next.to_string()));
+                    let Some(requested) = requested else {
+                        let answer = SearchAnswer {
+                            next_cursor,
+                            results,
+                        };
+                        return Ok((
+                            serde_json::to_vec(&answer).expect("results serialize"),
+                            true,
+                        ));
                     };
-                    Ok((
-                        serde_json::to_vec(&answer).expect("results serialize"),
-                        true,
-                    ))
+                    let slugs: Vec<String> = results.iter().map(|h| h.slug.clone()).collect();
+                    let (tools, indexed) = load_tools(&s, &view, &slugs).await?;
+                    let bundle = bundle_of(&tools, requested).map_err(|e| ReadError::Corrupt {
+                        key: "a bundle".into(),
+                        detail: e.to_string(),
+                    })?;
+                    let result = search_result.then(|| provider_search_result(&bundle, &call_id));
+                    let body = serde_json::to_vec(&SearchBundle {
+                        bundle: &bundle,
+                        results: &results,
+                        next_cursor,
+                        search_result: result,
+                    })
+                    .expect("a bundle serializes");
+                    Ok((body, indexed))
                 }
             };
             answer_from_meta(&s, &headers, &view, read.stale, &what, build).await
@@ -346,6 +460,128 @@ async fn tools(
             "pass either slugs (batch get) or q (search)".into(),
         )),
     }
+}
+
+/// A search's words, filter and page.
+struct Search {
+    q: String,
+    toolkit: Option<String>,
+    offset: usize,
+    limit: usize,
+}
+
+impl Search {
+    fn run(&self, view: &MetaView) -> (Vec<Hit>, usize) {
+        view.search_index().search(
+            &crate::search::Query::new(&self.q)
+                .toolkit(self.toolkit.as_deref())
+                .kind(Some(crate::search::Kind::Tool))
+                .offset(self.offset)
+                .limit(self.limit),
+        )
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchBundle<'a> {
+    #[serde(flatten)]
+    bundle: &'a Bundle,
+    results: &'a [Hit],
+    next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search_result: Option<serde_json::Value>,
+}
+
+/// What a client-implemented search tool hands back to the model, in each
+/// provider's current convention (see `SearchBundleAnswer`). The shapes are
+/// checked against the providers' SDK types in tests/provider_sdks.py.
+pub fn provider_search_result(bundle: &Bundle, call_id: &str) -> serde_json::Value {
+    use serde_json::json;
+    let names: Vec<&str> = bundle.tools.iter().filter_map(tool_name_of).collect();
+    let summaries: Vec<serde_json::Value> = bundle
+        .tools
+        .iter()
+        .map(|t| {
+            let name = tool_name_of(t).unwrap_or_default();
+            let description = tool_description_of(t).unwrap_or_default();
+            json!({"name": name, "description": description})
+        })
+        .collect();
+    match bundle.format {
+        Format::Anthropic => json!({
+            "type": "tool_result",
+            "tool_use_id": call_id,
+            "content": names.iter().map(|n| json!({"type": "tool_reference", "tool_name": n})).collect::<Vec<_>>(),
+        }),
+        Format::OpenAiResponses => json!({
+            "type": "tool_search_output",
+            "call_id": call_id,
+            "execution": "client",
+            "status": "completed",
+            "tools": bundle.tools.iter().map(|t| {
+                let mut t = t.clone();
+                if let Some(o) = t.as_object_mut() { o.remove("defer_loading"); }
+                t
+            }).collect::<Vec<_>>(),
+        }),
+        Format::OpenAi => json!({
+            "role": "tool",
+            "tool_call_id": call_id,
+            "content": serde_json::to_string(&json!({"tools": summaries})).expect("json"),
+        }),
+        Format::Gemini => json!({
+            "functionResponse": {
+                "id": call_id,
+                "name": "search_tools",
+                "response": {"tools": summaries},
+            }
+        }),
+        Format::Mcp => json!({
+            "content": [{"type": "text", "text": serde_json::to_string(&json!({"tools": summaries})).expect("json")}],
+            "structuredContent": {"tools": summaries},
+            "isError": false,
+        }),
+    }
+}
+
+/// A provider tool object's name, wherever the format keeps it.
+fn tool_name_of(tool: &serde_json::Value) -> Option<&str> {
+    tool.get("name")
+        .or_else(|| tool.get("function").and_then(|f| f.get("name")))
+        .and_then(|n| n.as_str())
+}
+
+fn tool_description_of(tool: &serde_json::Value) -> Option<&str> {
+    tool.get("description")
+        .or_else(|| tool.get("function").and_then(|f| f.get("description")))
+        .and_then(|n| n.as_str())
+}
+
+/// The cached tools of `slugs` (those the index still locates), in order, and
+/// whether every one came from the object the index describes.
+async fn load_tools(
+    s: &ReadState,
+    view: &MetaView,
+    slugs: &[String],
+) -> Result<(Vec<CachedToolSchema>, bool), ReadError> {
+    let mut tools = Vec::with_capacity(slugs.len());
+    let mut all_indexed = true;
+    for slug in slugs {
+        let Some((entry, index)) = view.locate(slug) else {
+            continue;
+        };
+        if let Some((bytes, indexed)) = s.reader.tool(entry, index, Encoding::Identity).await? {
+            all_indexed &= indexed;
+            let tool: CachedToolSchema =
+                serde_json::from_slice(&bytes).map_err(|e| ReadError::Corrupt {
+                    key: format!("tool {slug}"),
+                    detail: e.to_string(),
+                })?;
+            tools.push(tool);
+        }
+    }
+    Ok((tools, all_indexed))
 }
 
 /// The tools of a batch, located through the index, in the order asked, and
@@ -549,4 +785,164 @@ async fn changes(
         }
     };
     answer_from_meta(&s, &headers, &view, read.stale, &what, build).await
+}
+
+/// The largest `POST /resolve` body: a model's arguments, generously.
+pub const MAX_RESOLVE_BODY: usize = 1024 * 1024;
+
+/// `POST /resolve`: a model's tool call, as it arrived.
+#[allow(dead_code)] // Documents the body, which is parsed field by field to name the faulty one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// The format the tools were sent in (`openai`, `openai-responses`, `anthropic`, `gemini`, `mcp`).
+    pub format: String,
+    /// The tool name the model called (a bundle's `nameMap` key).
+    pub name: String,
+    /// The model's arguments (an object; absent means `{}`).
+    #[schema(value_type = Option<Object>)]
+    pub arguments: Option<serde_json::Value>,
+    /// Whether the tools were sent with `strict=true` (OpenAI only).
+    pub strict: Option<bool>,
+}
+
+/// The call to make to Composio.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveAnswer {
+    /// The Composio tool slug.
+    pub tool_slug: String,
+    /// The arguments with Composio's original property names restored.
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+}
+
+/// Maps a model's tool call back to Composio's names: what `argumentMap` and
+/// `restore_arguments` do, for clients in any language.
+#[utoipa::path(
+    post,
+    path = "/api/connections/schemas/composio/resolve",
+    tag = "agents",
+    request_body(content = ResolveRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The tool slug and the arguments to send to Composio", body = ResolveAnswer),
+        (status = 400, description = "A malformed body: the error names the field", body = ErrorAnswer),
+        (status = 404, description = "No cached tool is sent under that name", body = ErrorAnswer),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorAnswer),
+        (status = 415, description = "The body is not JSON", body = ErrorAnswer),
+        (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
+        (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
+    )
+)]
+async fn resolve(
+    State(s): State<ReadState>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(MAX_RESOLVE_BODY)
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })?;
+    let call = parse_resolve(&headers, &body)?;
+    let read = s.reader.meta().await?;
+    let view = read
+        .view
+        .unwrap_or_else(|| std::sync::Arc::new(MetaView::empty()));
+    let unknown = || ApiError::NotFound(format!("no cached tool is sent as {:?}", call.name));
+    let slug = view.slug_of_name(&call.name).ok_or_else(unknown)?;
+    let (tools, _) = load_tools(&s, &view, &[slug.to_owned()]).await?;
+    let bundle = bundle_of(&tools, call.requested)?;
+    let restored = bundle
+        .resolve_call(&call.name, call.arguments)
+        .ok_or_else(unknown)?;
+    let mut response = axum::Json(ResolveAnswer {
+        tool_slug: restored.slug,
+        arguments: restored.arguments,
+    })
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+struct ParsedCall {
+    requested: Requested,
+    name: String,
+    arguments: serde_json::Value,
+}
+
+/// The body of `POST /resolve`, every fault named by its field.
+fn parse_resolve(headers: &HeaderMap, body: &[u8]) -> Result<ParsedCall, ApiError> {
+    let json_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json_type {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bad = |m: String| ApiError::BadRequest(m);
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(bad(
+            "body must be an object {\"format\", \"name\", \"arguments\"}".into(),
+        ));
+    };
+    if let Some(extra) = fields
+        .keys()
+        .find(|k| !["format", "name", "arguments", "strict"].contains(&k.as_str()))
+    {
+        let extra: String = extra.chars().take(100).collect();
+        return Err(bad(format!(
+            "unknown field {extra:?}: the body takes format, name, arguments and strict"
+        )));
+    }
+    let text = |fields: &mut serde_json::Map<String, serde_json::Value>, field: &str| match fields
+        .remove(field)
+    {
+        Some(serde_json::Value::String(s)) => Ok(s),
+        Some(_) => Err(bad(format!("{field} must be a string"))),
+        None => Err(bad(format!("{field} is required"))),
+    };
+    let format = text(&mut fields, "format")?;
+    let name = text(&mut fields, "name")?;
+    let strict = match fields.remove("strict") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        Some(_) => return Err(bad("strict must be true or false".into())),
+    };
+    let arguments = match fields.remove("arguments") {
+        None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
+        Some(v @ serde_json::Value::Object(_)) => v,
+        // Some SDKs hand over the arguments as the JSON string the model wrote.
+        Some(serde_json::Value::String(raw)) => match serde_json::from_str(&raw) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                return Err(bad(
+                    "arguments must be an object (or a JSON string of one)".into()
+                ))
+            }
+        },
+        Some(_) => return Err(bad("arguments must be an object".into())),
+    };
+    let requested = requested(Some(&format), strict, None)
+        .map_err(|e| bad(format!("format: {e}")))?
+        .expect("a format was given");
+    Ok(ParsedCall {
+        requested,
+        name,
+        arguments,
+    })
 }

@@ -8,8 +8,8 @@
 //! ready answers, in every coding asked for, in one LRU cache bounded in bytes.
 
 use super::representation::{escaped_len, Encoding};
-use crate::agent::{SearchDoc, SearchIndex};
 use crate::cache::{content_hash, CachedToolkit, IndexEntry, Meta, Slug};
+use crate::search::{Document, Kind, SearchIndex};
 use crate::store::{ChangesName, ETag, ObjectKey, Store, StoreError};
 use axum::body::Bytes;
 use serde::Serialize;
@@ -70,6 +70,8 @@ pub struct MetaView {
     tools: OnceLock<HashMap<String, (usize, usize)>>,
     /// The search index, built on first use.
     search: OnceLock<SearchIndex>,
+    /// The name each tool is sent to a model under → its slug, built on first use.
+    names: OnceLock<HashMap<String, String>>,
     /// The change records' names, listed once per meta: records only appear
     /// with a new one (its own just after it, so a listing without it is
     /// not kept).
@@ -97,6 +99,7 @@ impl MetaView {
             meta,
             tools: OnceLock::new(),
             search: OnceLock::new(),
+            names: OnceLock::new(),
             changes: OnceLock::new(),
         }
     }
@@ -132,10 +135,27 @@ impl MetaView {
         tools.get(tool).map(|&(i, j)| (&self.meta.toolkits[i], j))
     }
 
+    /// The slug of the tool a bundle sends as `name` (names are the same in
+    /// every format: see `agent::tool_name`).
+    pub fn slug_of_name(&self, name: &str) -> Option<&str> {
+        let names = self.names.get_or_init(|| {
+            let mut map = HashMap::new();
+            for entry in &self.meta.toolkits {
+                for t in &entry.tools {
+                    map.entry(crate::agent::tool_name(&t.slug))
+                        .or_insert_with(|| t.slug.clone());
+                }
+            }
+            map
+        });
+        names.get(name).map(String::as_str)
+    }
+
     pub fn search_index(&self) -> &SearchIndex {
         self.search.get_or_init(|| {
             SearchIndex::build(self.meta.toolkits.iter().flat_map(|e| {
-                e.tools.iter().map(move |t| SearchDoc {
+                e.tools.iter().map(move |t| Document {
+                    kind: Kind::Tool,
                     slug: &t.slug,
                     name: &t.name,
                     description: &t.description,

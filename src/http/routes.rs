@@ -1,7 +1,7 @@
 //! The read routes. Each answer's validators are known from the meta before
 //! its body is read or built, so a revalidation costs no store read.
 
-use super::agent_routes::{bundle_bytes, requested, FormatParams, ToolOrBundle, ToolkitOrBundle};
+use super::agent_routes::{bundle_bytes, FormatParams, ToolOrBundle, ToolkitOrBundle};
 use super::extract::{NoQuery, Params, ToolPath, ToolkitSlug};
 use super::reader::{
     decode_cursor, CacheReader, ListRoute, ListedToolkit, MetaView, Page, ReadError, RootToolkit,
@@ -267,7 +267,7 @@ async fn toolkit(
     Params(params): Params<FormatParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let requested = requested(params.format.as_deref(), params.strict)?;
+    let requested = params.requested()?;
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
     let base: String = entry.content_hash.chars().take(32).collect();
@@ -323,7 +323,7 @@ async fn tool(
     Params(params): Params<FormatParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let requested = requested(params.format.as_deref(), params.strict)?;
+    let requested = params.requested()?;
     let read = s.reader.meta().await?;
     let entry = named(&read.view, &slug)?;
     let not_found =

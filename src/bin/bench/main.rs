@@ -3,6 +3,7 @@
 
 mod notify;
 mod reads;
+mod relevance;
 mod stats;
 mod sync;
 
@@ -161,6 +162,7 @@ async fn main() -> Result<(), String> {
     let label = format!("{} toolkits", scale.0);
     reads::latencies(&big, &label, iterations, &mut table).await?;
     reads::search(&big, &label, &mut table).await?;
+    relevance::relevance(!args.quick, &mut table)?;
     if !args.skip_walks {
         reads::memory_walks(&exe_dir, &big, &mut table).await?;
     }
