@@ -230,8 +230,7 @@ fn owed<'a>(
         Some(through) => through.clone(),
         None => records
             .iter()
-            .filter(|r| published.is_none_or(|p| *r < p))
-            .next_back()
+            .rfind(|r| published.is_none_or(|p| *r < p))
             .map_or(BEFORE_EVERY_RECORD.to_owned(), |r| r.as_str().to_owned()),
     };
     let after: Vec<ChangesName> = records
@@ -293,7 +292,7 @@ mod tests {
     ) -> (String, Vec<String>, usize) {
         let notifier: Arc<dyn Notifier> = Arc::new(Named("webhook:https://a/"));
         let owed = owed(&notifier, state, records, published);
-        let names = owed.records.iter().map(|r| sync_id_of(r)).collect();
+        let names = owed.records.iter().map(sync_id_of).collect();
         (owed.from, names, owed.later)
     }
 

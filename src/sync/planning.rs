@@ -196,9 +196,20 @@ mod tests {
         Slug::parse(s).unwrap()
     }
 
-    /// The defaults: `browser_tool` needs no auth, a sync may drop half.
+    /// As the defaults: `browser_tool` needs no auth, a sync may drop half.
     fn settings() -> SyncSettings {
-        crate::config::Config::defaults().sync_settings()
+        let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+        SyncSettings {
+            no_auth_toolkits: vec![slug("browser_tool")],
+            concurrency: 32,
+            lease_ttl: minutes(15),
+            timeout: minutes(13),
+            max_shrink: 0.5,
+            store_timeout: std::time::Duration::from_secs(15),
+            changes_retention: minutes(90 * 24 * 60),
+            notify_timeout: std::time::Duration::from_secs(10),
+            public_base_url: None,
+        }
     }
 
     fn entry(s: &str, version: &str, tools: usize) -> IndexEntry {
