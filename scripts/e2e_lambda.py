@@ -161,7 +161,8 @@ def main():
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
     changes = [k for k in keys if k.startswith(PREFIX + "_changes/")]
     keys = [k for k in keys if k not in changes]
-    want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "browseai.json", "browser_tool.json",
+    want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "_notifications.json",
+                                       "browseai.json", "browser_tool.json",
                                        "firecrawl.json", "github.json", "googletasks.json",
                                        "linkedin.json", "perplexityai.json"])
     check(keys == want, f"bucket holds {len(keys)} objects in the reference layout")

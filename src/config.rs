@@ -37,7 +37,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("CHANGE_WEBHOOK_URLS", NONE, "comma-separated webhook URLs (at most 10; https, or plain http to loopback only) that get every published change set, signed per Standard Webhooks"),
     ("CHANGE_WEBHOOK_SECRET", NONE, "the webhooks' `whsec_…` signing secret (local runs)"),
     ("CHANGE_WEBHOOK_SECRET_ARN", NONE, "Secrets Manager secret (name or ARN) holding the `whsec_…` signing secret, read once at start when CHANGE_WEBHOOK_SECRET is unset (the deployed sync function)"),
-    ("CHANGE_NOTIFY_TIMEOUT_MS", "10000", "the most one sync spends delivering notifications, retries included; what is left undelivered goes with the next sync"),
+    ("CHANGE_NOTIFY_TIMEOUT_MS", "10000", "the most one sync spends delivering notifications, retries included (100 to 15000: it runs in the 20 s a sync Lambda keeps back for publishing); what is left undelivered goes with the next sync"),
     ("PUBLIC_BASE_URL", NONE, "the read API's public URL (`https://…/api/connections/schemas/composio`), for the notifications' `changesUrl`"),
     ("CACHE_BUCKET", NONE, "S3 bucket; when unset the cache is the directory CACHE_DIR"),
     ("CACHE_PREFIX", "composio-schemas/", "key prefix of every object, in S3 and in CACHE_DIR"),
@@ -406,7 +406,8 @@ fn notify<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<NotifyConfig,
         webhook_urls,
         webhook_secret,
         webhook_secret_id,
-        timeout: vars.ms("CHANGE_NOTIFY_TIMEOUT_MS")?,
+        // Within the 20 s a sync Lambda keeps back after its fetch deadline.
+        timeout: Duration::from_millis(vars.ranged("CHANGE_NOTIFY_TIMEOUT_MS", 100..=15_000)?),
         public_base_url,
     })
 }

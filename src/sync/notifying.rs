@@ -70,17 +70,17 @@ struct Sent {
 impl SyncEngine {
     /// Delivers what each target is owed, and moves its cursor. Never fails
     /// the sync: what went wrong is in the returned report.
+    /// Bounded by `notify_timeout` alone, not by the fetch deadline: like the
+    /// publish, it runs in the time a Lambda keeps back after that deadline
+    /// (20 s, which `CHANGE_NOTIFY_TIMEOUT_MS` may not exceed).
     pub(super) async fn notify(
         &self,
         published: Option<&ChangesName>,
-        run_deadline: Instant,
     ) -> Option<NotificationsReport> {
         if self.notifiers.is_empty() {
             return None;
         }
-        // Inside the run's deadline too: a sync that used its whole budget
-        // leaves its notices to the next.
-        let deadline = (Instant::now() + self.settings.notify_timeout).min(run_deadline);
+        let deadline = Instant::now() + self.settings.notify_timeout;
         let mut report = NotificationsReport::default();
         let (state, records) = match self.delivery_inputs().await {
             Ok(inputs) => inputs,

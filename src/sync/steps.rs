@@ -116,7 +116,7 @@ impl SyncEngine {
         report.changes_recorded = self.record_changes(run, published).await;
         (report.removed, report.pending_deletes) = self.prune_if_held(run.lease, to_delete).await;
         report.timings.publish = phase.elapsed().as_millis() as u64;
-        report.notified(self.notify(record.as_ref(), run.deadline).await);
+        report.notified(self.notify(record.as_ref()).await);
         Ok(())
     }
 
