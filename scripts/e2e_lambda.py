@@ -106,13 +106,35 @@ def main():
     secrets = boto3.client("secretsmanager", endpoint_url=s3_url, region_name="us-east-1",
                            aws_access_key_id="test", aws_secret_access_key="test")
     secrets.create_secret(Name="composio-e2e", SecretString=json.dumps({"COMPOSIO_API_KEY": KEY}))
+    # Change notifications as deployed: events on the default bus (a rule
+    # routes them to a queue read back here), a signed webhook whose secret
+    # is in Secrets Manager, verified by the standardwebhooks package.
+    sqs = boto3.client("sqs", endpoint_url=s3_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    events = boto3.client("events", endpoint_url=s3_url, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    queue = sqs.create_queue(QueueName="changes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="changes", EventPattern=json.dumps(
+        {"source": ["composio.schema-cache"], "detail-type": ["Composio Schemas Changed"]}))
+    events.put_targets(Rule="changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    secrets.create_secret(Name="webhook-e2e", SecretString=webhook_secret)
+    hook_log = os.path.join(ROOT, "target", "e2e-webhooks.jsonl")
+    if os.path.exists(hook_log):
+        os.remove(hook_log)
+    receiver = start([sys.executable, os.path.join(ROOT, "tests", "support", "webhook_receiver.py"),
+                      webhook_secret, hook_log], stdout=subprocess.PIPE, text=True)
+    hook_port = int(receiver.stdout.readline().split()[1])
 
     env = dict(os.environ,
                COMPOSIO_API_KEY_SECRET="composio-e2e", COMPOSIO_BASE_URL=emulator_url,
                COMPOSIO_MAX_RETRIES="1", COMPOSIO_RETRY_BUDGET_MS="500",
                CACHE_BUCKET=BUCKET, CACHE_PREFIX=PREFIX, CACHE_S3_FORCE_PATH_STYLE="true",
                AWS_ENDPOINT_URL=s3_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-               AWS_REGION="us-east-1", READ_META_TTL_MS="0", RUST_LOG="info")
+               AWS_REGION="us-east-1", READ_META_TTL_MS="0", RUST_LOG="info",
+               CHANGE_EVENT_BUS="default", CHANGE_WEBHOOK_SECRET_ARN="webhook-e2e",
+               CHANGE_WEBHOOK_URLS=f"http://127.0.0.1:{hook_port}/ok")
     env.pop("COMPOSIO_API_KEY", None)
     port = free_port()
     start(["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
@@ -125,11 +147,22 @@ def main():
     check(status == 200 and report["success"] is True, f"POST /sync via API Gateway v2: {status}")
     check((report["toolkits"], report["tools"]) == (7, 885), f"synced 7 toolkits, 885 tools: {report['toolkits']}, {report['tools']}")
     check(isinstance(report["durationMs"], int) and report["failed"] == [], "report has durationMs and no failures")
+    first_sync = report["syncId"]
+    check(report["notifications"] == {"delivered": 2, "failed": [], "pending": 0},
+          f"the first sync's change set was announced twice: {report.get('notifications')}")
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    event = json.loads(got[0]["Body"]) if got else {}
+    check(len(got) == 1 and event["source"] == "composio.schema-cache" and event["detail"]["syncId"] == first_sync
+          and event["detail"]["counts"]["added"] == 885, "an EventBridge event reached the rule's queue")
+    hooks = [json.loads(line) for line in open(hook_log)]
+    check(len(hooks) == 1 and hooks[0]["verified"] and hooks[0]["id"] == f"msg_{first_sync}",
+          "a webhook signed with the secret from Secrets Manager, verified by standardwebhooks")
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
     changes = [k for k in keys if k.startswith(PREFIX + "_changes/")]
     keys = [k for k in keys if k not in changes]
-    want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "browseai.json", "browser_tool.json",
+    want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "_notifications.json",
+                                       "browseai.json", "browser_tool.json",
                                        "firecrawl.json", "github.json", "googletasks.json",
                                        "linkedin.json", "perplexityai.json"])
     check(keys == want, f"bucket holds {len(keys)} objects in the reference layout")
@@ -198,6 +231,11 @@ def main():
     check(synced and synced[0]["ToolkitsSynced"] == 7 and synced[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ComposioSchemaCache",
           f"the sync function emitted EMF metrics ({len(synced)} sync records)")
     check(all(KEY not in a for a in answers) and KEY not in logs, "the Composio key is in no log line and no answer")
+    hooks = [json.loads(line) for line in open(hook_log)]
+    check(len(hooks) == 1 and KEY not in json.dumps(hooks) and webhook_secret[6:] not in json.dumps(hooks),
+          "later syncs changed nothing and sent nothing; no key or secret in a webhook")
+    check(webhook_secret[6:] not in logs and all(webhook_secret[6:] not in a for a in answers),
+          "the webhook secret is in no log line and no answer")
     print("e2e: all cargo-lambda checks passed")
 
 

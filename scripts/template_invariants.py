@@ -63,13 +63,23 @@ def main(path):
             actions = as_list(statement["Action"])
             if any(action.startswith("secretsmanager:") for action in actions):
                 check(name == "SyncFunction" and actions == ["secretsmanager:GetSecretValue"]
-                      and statement["Resource"] == {"Ref": "ComposioApiKeySecretArn"},
-                      f"{name}: secretsmanager access must be GetSecretValue on the one secret, sync only")
+                      and statement["Resource"] in ({"Ref": "ComposioApiKeySecretArn"},
+                                                    {"Ref": "ChangeWebhookSecretArn"}),
+                      f"{name}: secretsmanager access must be GetSecretValue on its own secrets, sync only")
+            if any(action.startswith("events:") for action in actions):
+                check(name == "SyncFunction" and actions == ["events:PutEvents"]
+                      and "event-bus/${ChangeEventBusName}" in str(statement["Resource"]),
+                      f"{name}: events access must be PutEvents on the one bus, sync only")
             if any(action.startswith("s3:") and action != "s3:ListBucket" for action in actions):
                 check("${CachePrefix}*" in str(statement["Resource"]),
                       f"{name}: object access must stay under the cache prefix")
     check(any(s.get("Sid") == "ComposioApiKeySecretRead" for s in statements(sync)),
           "SyncFunction: no read access to the secret")
+    check(any(s.get("Sid") == "ChangeEventsPut" for s in statements(sync)),
+          "SyncFunction: may not put its change events")
+    for name, env in (("Globals", global_env), ("ReadFunction", read_env)):
+        check(not any(k.startswith("CHANGE_") for k in env), f"{name}: notifications are the sync function's alone")
+    check("CHANGE_WEBHOOK_SECRET" not in sync_env, "SyncFunction: the webhook secret itself must not be in the environment")
 
     # Concurrency, logging, architecture.
     check(sync["Properties"].get("ReservedConcurrentExecutions") == 1,

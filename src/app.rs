@@ -4,6 +4,7 @@
 use crate::composio::{ApiKey, ComposioClient};
 use crate::config::{Config, ConfigError, StoreConfig};
 use crate::http::{router_and_doc, CacheReader, RouterParts};
+use crate::notify::{EventBridgeNotifier, Notifier, WebhookConfig, WebhookNotifier};
 use crate::store::{FsStore, S3Store, Store, StoreError};
 use crate::sync::SyncEngine;
 use std::sync::Arc;
@@ -16,6 +17,10 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     #[error("COMPOSIO_API_KEY_SECRET {secret}: {detail}")]
     Secret { secret: String, detail: String },
+    #[error("CHANGE_WEBHOOK_SECRET_ARN {secret}: {detail}")]
+    WebhookSecret { secret: String, detail: String },
+    #[error("change notifications: {0}")]
+    Notify(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("Composio client: {0}")]
@@ -34,6 +39,35 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, SetupError> 
         }
         StoreConfig::Dir { dir, prefix } => Arc::new(FsStore::new(dir, prefix)?),
     })
+}
+
+/// Every secret the configuration names in Secrets Manager, once: the
+/// Composio key and the webhooks' signing secret.
+pub async fn resolve_secrets(config: &mut Config) -> Result<(), SetupError> {
+    resolve_api_key(config).await?;
+    let notify = &mut config.notify;
+    let Some(secret) = notify.webhook_secret_id.clone() else {
+        return Ok(());
+    };
+    if notify.webhook_secret.is_some() {
+        return Ok(());
+    }
+    let client = aws_sdk_secretsmanager::Client::new(&crate::store::aws_environment().await);
+    let fail = |detail: String| SetupError::WebhookSecret {
+        secret: secret.clone(),
+        detail,
+    };
+    let value = client
+        .get_secret_value()
+        .secret_id(&secret)
+        .send()
+        .await
+        .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    let text = value
+        .secret_string()
+        .ok_or_else(|| fail("the secret has no string value".into()))?;
+    notify.webhook_secret = Some(crate::notify::WebhookSecret::parse(text).map_err(fail)?);
+    Ok(())
 }
 
 /// The key from Secrets Manager, once, when `COMPOSIO_API_KEY` is not set
@@ -113,10 +147,38 @@ pub fn build_router(
     .0
 }
 
-pub fn build_engine(config: &Config, store: Arc<dyn Store>) -> Result<SyncEngine, SetupError> {
+pub async fn build_engine(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<SyncEngine, SetupError> {
     let client = ComposioClient::new(config.client_config()?)?;
-    let engine = SyncEngine::new(client, store, config.sync_settings());
-    Ok(engine.with_report_sink(Arc::new(crate::telemetry::record_sync)))
+    let engine = SyncEngine::new(client, store, config.sync_settings())
+        .with_report_sink(Arc::new(crate::telemetry::record_sync))
+        .with_notifiers(build_notifiers(config).await?);
+    Ok(engine)
+}
+
+/// EventBridge when a bus is named, one signed webhook per URL.
+pub async fn build_notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, SetupError> {
+    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+    if let Some(bus) = &config.notify.event_bus {
+        let client = EventBridgeNotifier::client_from_env().await;
+        notifiers.push(Arc::new(EventBridgeNotifier::new(client, bus)));
+    }
+    if config.notify.webhook_urls.is_empty() {
+        return Ok(notifiers);
+    }
+    let secret = config.notify.webhook_secret.as_ref().ok_or_else(|| {
+        SetupError::Notify(
+            "webhooks need CHANGE_WEBHOOK_SECRET or CHANGE_WEBHOOK_SECRET_ARN".into(),
+        )
+    })?;
+    for url in &config.notify.webhook_urls {
+        let hook = WebhookNotifier::new(url, secret, WebhookConfig::default())
+            .map_err(SetupError::Notify)?;
+        notifiers.push(Arc::new(hook));
+    }
+    Ok(notifiers)
 }
 
 /// Logs the Lambda way (as `lambda_runtime`'s own subscriber does, without

@@ -4,6 +4,7 @@
 
 use crate::cache::Slug;
 use crate::composio::{ApiKey, ClientConfig};
+use crate::notify::WebhookSecret;
 use crate::store::validate_prefix;
 use crate::sync::{SyncSettings, STORE_OPS_AFTER_DEADLINE};
 use std::path::PathBuf;
@@ -32,6 +33,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must cover SYNC_TIMEOUT_MS plus 8 store operations"),
     ("CHANGES_RETENTION_DAYS", "90", "how long change records (`_changes/`, the change feed) are kept"),
     ("SYNC_MAX_SHRINK", "50", "largest share (percent) of the published toolkits a sync may drop; more publishes nothing (override: --allow-shrink, allowShrink)"),
+    ("CHANGE_EVENT_BUS", NONE, "EventBridge bus (name or ARN; `default` is the account's default bus) that hears of every published change set; unset: no events (the template sets `default`)"),
+    ("CHANGE_WEBHOOK_URLS", NONE, "comma-separated webhook URLs (at most 10; https, or plain http to loopback only) that get every published change set, signed per Standard Webhooks"),
+    ("CHANGE_WEBHOOK_SECRET", NONE, "the webhooks' `whsec_…` signing secret (local runs)"),
+    ("CHANGE_WEBHOOK_SECRET_ARN", NONE, "Secrets Manager secret (name or ARN) holding the `whsec_…` signing secret, read once at start when CHANGE_WEBHOOK_SECRET is unset (the deployed sync function)"),
+    ("CHANGE_NOTIFY_TIMEOUT_MS", "10000", "the most one sync spends delivering notifications, retries included (100 to 15000: it runs in the 20 s a sync Lambda keeps back for publishing); what is left undelivered goes with the next sync"),
+    ("PUBLIC_BASE_URL", NONE, "the read API's public URL (`https://…/api/connections/schemas/composio`), for the notifications' `changesUrl`"),
     ("CACHE_BUCKET", NONE, "S3 bucket; when unset the cache is the directory CACHE_DIR"),
     ("CACHE_PREFIX", "composio-schemas/", "key prefix of every object, in S3 and in CACHE_DIR"),
     ("CACHE_S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing (local S3 servers need it)"),
@@ -162,7 +169,23 @@ pub struct Config {
     pub sync: SyncConfig,
     pub store: StoreConfig,
     pub read: ReadConfig,
+    pub notify: NotifyConfig,
 }
+
+/// Where published change sets are announced.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub event_bus: Option<String>,
+    pub webhook_urls: Vec<String>,
+    pub webhook_secret: Option<WebhookSecret>,
+    /// Where to read the secret when `webhook_secret` is unset (Secrets Manager).
+    pub webhook_secret_id: Option<String>,
+    pub timeout: Duration,
+    pub public_base_url: Option<String>,
+}
+
+/// Webhooks one sync may post to.
+pub const MAX_WEBHOOK_URLS: usize = 10;
 
 /// Reads variables through `get`, falling back on the table's defaults.
 struct Vars<F> {
@@ -232,6 +255,7 @@ impl Config {
             composio: composio(&vars)?,
             sync: sync(&vars)?,
             store: store(&vars)?,
+            notify: notify(&vars)?,
             read: read(&vars)?,
         })
     }
@@ -260,6 +284,8 @@ impl Config {
             max_shrink: self.sync.max_shrink,
             store_timeout: self.sync.store_timeout,
             changes_retention: self.sync.changes_retention,
+            notify_timeout: self.notify.timeout,
+            public_base_url: self.notify.public_base_url.clone(),
         }
     }
 }
@@ -359,6 +385,57 @@ fn read<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ReadConfig, Con
                 reason: "is not a valid header value".into(),
             })?
         },
+    })
+}
+
+fn notify<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<NotifyConfig, ConfigError> {
+    let webhook_urls: Vec<String> = vars
+        .text("CHANGE_WEBHOOK_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let invalid = |name, reason| ConfigError::Invalid { name, reason };
+    if webhook_urls.len() > MAX_WEBHOOK_URLS {
+        return Err(invalid(
+            "CHANGE_WEBHOOK_URLS",
+            format!("at most {MAX_WEBHOOK_URLS} URLs"),
+        ));
+    }
+    for url in &webhook_urls {
+        crate::notify::validate_webhook_url(url).map_err(|e| invalid("CHANGE_WEBHOOK_URLS", e))?;
+    }
+    let webhook_secret = match (vars.get)("CHANGE_WEBHOOK_SECRET").filter(|s| !s.trim().is_empty())
+    {
+        Some(raw) => {
+            Some(WebhookSecret::parse(&raw).map_err(|e| invalid("CHANGE_WEBHOOK_SECRET", e))?)
+        }
+        None => None,
+    };
+    let webhook_secret_id = vars.text("CHANGE_WEBHOOK_SECRET_ARN");
+    if !webhook_urls.is_empty() && webhook_secret.is_none() && webhook_secret_id.is_none() {
+        return Err(invalid(
+            "CHANGE_WEBHOOK_URLS",
+            "webhooks are signed: set CHANGE_WEBHOOK_SECRET (whsec_…) or CHANGE_WEBHOOK_SECRET_ARN"
+                .into(),
+        ));
+    }
+    let public_base_url = vars.text("PUBLIC_BASE_URL");
+    if let Some(url) = &public_base_url {
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            return Err(invalid("PUBLIC_BASE_URL", "must be an http(s) URL".into()));
+        }
+    }
+    Ok(NotifyConfig {
+        event_bus: vars.text("CHANGE_EVENT_BUS"),
+        webhook_urls,
+        webhook_secret,
+        webhook_secret_id,
+        // Within the 20 s a sync Lambda keeps back after its fetch deadline.
+        timeout: Duration::from_millis(vars.ranged("CHANGE_NOTIFY_TIMEOUT_MS", 100..=15_000)?),
+        public_base_url,
     })
 }
 

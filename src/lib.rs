@@ -10,6 +10,7 @@ pub mod config;
 pub mod emulator;
 pub mod http;
 pub mod lambda;
+pub mod notify;
 pub mod search;
 pub mod store;
 pub mod sync;

@@ -100,6 +100,10 @@ fn describe() {
             "ToolsChanged",
             "tools added, removed, changed or deprecated",
         ),
+        (
+            "NotificationsFailed",
+            "change notifications not delivered this run (each is retried by the next sync)",
+        ),
         ("CacheHits", "read answers from the warm cache"),
         (
             "CacheMisses",
@@ -146,6 +150,10 @@ pub fn record_sync(report: &SyncReport) {
         (
             "ToolsChanged",
             report.changes.map(|c| c.total()).unwrap_or(0),
+        ),
+        (
+            "NotificationsFailed",
+            report.notifications.as_ref().map_or(0, |n| n.failed.len()),
         ),
     ] {
         counter!(name).increment(value as u64);

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use composio_schema_cache::app::{
-    build_engine, build_router, build_store, init_telemetry, resolve_api_key,
+    build_engine, build_router, build_store, init_telemetry, resolve_secrets,
 };
 use composio_schema_cache::cache::{CachedToolSchema, CachedToolkit, Meta, Slug};
 use composio_schema_cache::composio::ApiKey;
@@ -186,14 +186,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         _ => Config::from_env().map_err(|e| e.to_string())?,
     };
     if matches!(command, Command::Sync { .. } | Command::Serve { .. }) {
-        resolve_api_key(&mut config)
+        resolve_secrets(&mut config)
             .await
             .map_err(|e| e.to_string())?;
     }
     match command {
         Command::Sync { full, allow_shrink } => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
-            let engine = build_engine(&config, store).map_err(|e| e.to_string())?;
+            let engine = build_engine(&config, store)
+                .await
+                .map_err(|e| e.to_string())?;
             let request = SyncRequest {
                 full,
                 allow_shrink,
@@ -306,7 +308,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Serve { addr } => {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
-            let engine = match build_engine(&config, store.clone()) {
+            let engine = match build_engine(&config, store.clone()).await {
                 Ok(engine) => {
                     Some(Arc::new(engine) as Arc<dyn composio_schema_cache::sync::Syncer>)
                 }
@@ -504,7 +506,9 @@ async fn demo(mut config: Config, dir: Option<PathBuf>) -> Result<ExitCode, Stri
     }
     let store = build_store(&config).await.map_err(|e| e.to_string())?;
     eprintln!("demo: writing the cache to {}", store.location());
-    let engine = build_engine(&config, store.clone()).map_err(|e| e.to_string())?;
+    let engine = build_engine(&config, store.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let bar = progress_bar();
     let report = engine
         .with_observer(observer(bar.clone()))

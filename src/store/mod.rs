@@ -29,6 +29,8 @@ pub enum ObjectKey {
     LastRun,
     /// `_changes/{name}.json`: what one publishing sync changed.
     Changes(ChangesName),
+    /// `_notifications.json`: which change sets each notification target has had.
+    Notifications,
 }
 
 /// The name of a change record: `{RFC 3339 time}_{sync id}`, so names sort
@@ -69,6 +71,7 @@ impl ObjectKey {
             Self::Meta => "_meta.json".into(),
             Self::Lease => "_lease.json".into(),
             Self::LastRun => "_last_run.json".into(),
+            Self::Notifications => "_notifications.json".into(),
             Self::Changes(name) => format!("{CHANGES_DIR}/{}.json", name.as_str()),
         }
     }
@@ -85,6 +88,7 @@ impl ObjectKey {
             "_meta.json" => Some(Self::Meta),
             "_lease.json" => Some(Self::Lease),
             "_last_run.json" => Some(Self::LastRun),
+            "_notifications.json" => Some(Self::Notifications),
             _ => Slug::parse(name.strip_suffix(".json")?)
                 .ok()
                 .map(Self::Toolkit),
@@ -224,6 +228,7 @@ mod tests {
             ObjectKey::Meta,
             ObjectKey::Lease,
             ObjectKey::LastRun,
+            ObjectKey::Notifications,
             ObjectKey::Toolkit(Slug::parse("github").unwrap()),
             ObjectKey::Changes(ChangesName::new("2026-01-01T00:00:00.000Z", "abc-1").unwrap()),
         ] {

@@ -10,12 +10,16 @@
 
 mod fetching;
 mod lease;
+mod notifying;
 mod planning;
 mod publishing;
 mod report;
 mod steps;
 
 pub use lease::{Lease, LeaseRecord};
+pub use notifying::{
+    DeliveryState, NotificationFailure, NotificationsReport, MAX_NOTICES_PER_TARGET,
+};
 pub use report::{Repair, SyncMode, SyncReport, Timings};
 
 use crate::cache::plan;
@@ -45,6 +49,10 @@ pub struct SyncSettings {
     pub store_timeout: Duration,
     /// How long change records are kept.
     pub changes_retention: Duration,
+    /// The most one sync spends delivering change notifications.
+    pub notify_timeout: Duration,
+    /// The read API's public URL, for the notices' `changesUrl`.
+    pub public_base_url: Option<String>,
 }
 
 /// Store operations a sync may still make after its deadline that must end
@@ -154,6 +162,8 @@ pub struct SyncEngine {
     settings: SyncSettings,
     observer: Option<Observer>,
     report_sink: Option<ReportSink>,
+    /// Where published change sets are announced.
+    notifiers: Vec<Arc<dyn crate::notify::Notifier>>,
     /// Mappings at once: one per core. More only adds threads to the blocking
     /// pool, each with its own allocator arena, and memory, not speed.
     mapping: Arc<tokio::sync::Semaphore>,
@@ -168,6 +178,7 @@ impl SyncEngine {
             settings,
             observer: None,
             report_sink: None,
+            notifiers: Vec::new(),
             mapping: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
@@ -180,6 +191,12 @@ impl SyncEngine {
     /// Hands every finished run's report to `sink`, after the lease is released.
     pub fn with_report_sink(mut self, sink: ReportSink) -> Self {
         self.report_sink = Some(sink);
+        self
+    }
+
+    /// Announces every published change set to `notifiers`, after the publish.
+    pub fn with_notifiers(mut self, notifiers: Vec<Arc<dyn crate::notify::Notifier>>) -> Self {
+        self.notifiers = notifiers;
         self
     }
 

@@ -191,21 +191,24 @@ pub(super) fn next_meta(
 mod tests {
     use super::*;
     use crate::cache::plan::Aggregate;
-    use std::time::Duration;
 
     fn slug(s: &str) -> Slug {
         Slug::parse(s).unwrap()
     }
 
+    /// As the defaults: `browser_tool` needs no auth, a sync may drop half.
     fn settings() -> SyncSettings {
+        let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
         SyncSettings {
             no_auth_toolkits: vec![slug("browser_tool")],
-            concurrency: 4,
-            lease_ttl: Duration::from_secs(900),
-            timeout: Duration::from_secs(780),
+            concurrency: 32,
+            lease_ttl: minutes(15),
+            timeout: minutes(13),
             max_shrink: 0.5,
-            store_timeout: Duration::from_secs(15),
-            changes_retention: Duration::from_secs(86_400),
+            store_timeout: std::time::Duration::from_secs(15),
+            changes_retention: minutes(90 * 24 * 60),
+            notify_timeout: std::time::Duration::from_secs(10),
+            public_base_url: None,
         }
     }
 

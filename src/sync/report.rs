@@ -80,6 +80,9 @@ pub struct SyncReport {
     pub changes_recorded: bool,
     /// Whether a new meta was published.
     pub published: bool,
+    /// Change notifications sent after the publish (absent when none are configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<super::NotificationsReport>,
     pub upstream_requests: u64,
     /// 429 answers seen.
     #[serde(default)]
@@ -122,6 +125,7 @@ impl SyncReport {
             changes: None,
             changes_recorded: false,
             published: false,
+            notifications: None,
             upstream_requests: 0,
             upstream_throttled: 0,
             upstream_retries: 0,

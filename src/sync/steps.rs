@@ -112,9 +112,11 @@ impl SyncEngine {
             .publish(run, previous, aggregate, fetched.out_of_time)
             .await?;
         report.published(&published);
+        let record = published.changes_record.clone();
         report.changes_recorded = self.record_changes(run, published).await;
         (report.removed, report.pending_deletes) = self.prune_if_held(run.lease, to_delete).await;
         report.timings.publish = phase.elapsed().as_millis() as u64;
+        report.notified(self.notify(record.as_ref()).await);
         Ok(())
     }
 

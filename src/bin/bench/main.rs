@@ -1,6 +1,7 @@
 //! `cargo build --release --bins && target/release/bench [--quick]`: the
 //! benchmark table of the README. Measures and prints; asserts nothing.
 
+mod notify;
 mod reads;
 mod relevance;
 mod stats;
@@ -149,6 +150,12 @@ async fn main() -> Result<(), String> {
         };
         sync::scale_run(&self_exe, scale, latency, &mut table).await?;
     }
+    notify::publish_to_delivery(
+        &catalog,
+        runs.max(if args.quick { 1 } else { 9 }),
+        &mut table,
+    )
+    .await?;
     let iterations = if args.quick { 100 } else { 2000 };
     reads::latencies(&catalog, "real catalog", iterations, &mut table).await?;
     let big = Catalog::synthetic(&catalog, scale.0, scale.1);
