@@ -6,6 +6,7 @@
 mod support;
 
 use base64::Engine;
+use composio_schema_cache::composio::ComposioClient;
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig};
 use composio_schema_cache::http::{
     router, router_and_doc, CacheReader, ReaderConfig, RouterParts, BASE, STALE_HEADER,
@@ -363,7 +364,12 @@ async fn at_a_full_catalogues_scale_every_route_fits_one_lambda_response() {
     let mut settings = settings();
     settings.concurrency = 32;
     settings.no_auth_toolkits.clear();
-    let report = SyncEngine::new(client(&emu), store.clone(), settings)
+    // 1,000 toolkits at once in a debug build on a busy machine: a patient client.
+    let mut patient = client_config(&emu);
+    patient.request_timeout = Duration::from_secs(60);
+    patient.retry_budget = Duration::from_secs(60);
+    let patient = ComposioClient::new(patient).unwrap();
+    let report = SyncEngine::new(patient, store.clone(), settings)
         .run(SyncRequest::full())
         .await
         .unwrap();
@@ -533,12 +539,14 @@ async fn when_the_store_goes_away_a_warm_reader_serves_its_copy_marked_stale() {
 #[tokio::test]
 async fn while_the_store_is_down_requests_do_not_each_wait_on_it() {
     let flaky = synced_behind_a_flaky_store().await;
-    let mut config = ReaderConfig::new(Duration::from_millis(300));
+    // A TTL the 20 requests below stay well inside, even on a loaded machine.
+    let ttl = Duration::from_secs(3);
+    let mut config = ReaderConfig::new(ttl);
     config.stale_if_error = Duration::from_secs(600);
     let warm = router(Arc::new(CacheReader::new(flaky.clone(), config)), None);
     let path = format!("{BASE}/toolkits/linkedin");
     assert_eq!(lambda_get(&warm, &path, &[]).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
     flaky.fail_reads.store(true, Ordering::SeqCst);
     for _ in 0..20 {
         let (status, headers, _, _) = lambda_get(&warm, &path, &[]).await;
@@ -550,7 +558,7 @@ async fn while_the_store_is_down_requests_do_not_each_wait_on_it() {
         1,
         "one failed revalidation, then the held copy until the TTL passes again"
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
     assert_eq!(lambda_get(&warm, &path, &[]).await.0, 200);
     assert_eq!(flaky.failed_reads.load(Ordering::SeqCst), 2, "tried again");
 }
