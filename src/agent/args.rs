@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per tool name (as sent to the model), what to undo in its arguments. A tool
 /// absent from the map takes its arguments unchanged.
@@ -122,11 +122,14 @@ impl ArgNode {
         match value {
             Value::Object(fields) => {
                 let mut out = Map::with_capacity(fields.len());
+                // By original key: one lookup a field, not a scan of the properties.
+                let by_original: HashMap<&str, (&String, &ArgNode)> = self
+                    .properties
+                    .iter()
+                    .map(|(sent, c)| (c.from.as_deref().unwrap_or(sent), (sent, c)))
+                    .collect();
                 for (key, field) in fields {
-                    let declared = self
-                        .properties
-                        .iter()
-                        .find(|(sent, c)| c.from.as_deref().unwrap_or(sent) == key);
+                    let declared = by_original.get(key.as_str()).copied();
                     let (sent, child) = match declared {
                         Some((sent, c)) => (sent.clone(), Some(c)),
                         None => (key, self.values.as_deref()),

@@ -1,7 +1,7 @@
 //! Per-tool compatibility report: which formats alter a tool, and how.
 
 use super::names::{tool_name, KeyRule};
-use super::schema::{count_renamed_keys, rewrite_input, Dialect, Tally};
+use super::schema::{rewrite_input, Dialect, Tally};
 use super::ToolSource;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,10 @@ pub struct CompatReport {
     /// Rewrites for OpenAI strict mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<Rewrite>,
+    /// The conversion for openai, openai-responses, anthropic and mcp ran out
+    /// of budget (the limit hit): the part cut accepts any value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<String>,
 }
 
 /// What one dialect alters in a tool's input schema.
@@ -49,6 +53,10 @@ pub struct Rewrite {
     /// The root takes arguments the dialect cannot express: none are sent.
     #[serde(default, skip_serializing_if = "is_false")]
     pub no_arguments: bool,
+    /// The conversion ran out of budget (the limit hit): the part cut accepts
+    /// any value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -82,15 +90,17 @@ pub fn compat_report(tool: &ToolSource<'_>) -> CompatReport {
         );
         tally
     };
+    let plain = tally(Dialect::Plain, KeyRule::Anthropic);
     let gemini = tally(Dialect::Gemini, KeyRule::Gemini);
     let mut strict = tally(Dialect::Strict, KeyRule::Anthropic);
     // Strict renames are those of every other format, reported once.
     strict.renamed_keys = 0;
     CompatReport {
         name: (name != tool.slug).then_some(name),
-        renamed_keys: count_renamed_keys(tool.input_schema, KeyRule::Anthropic),
+        renamed_keys: plain.renamed_keys,
         gemini: rewrite(gemini),
         strict: rewrite(strict),
+        cut: plain.cut,
     }
 }
 
@@ -102,6 +112,7 @@ fn rewrite(tally: Tally) -> Option<Rewrite> {
         closed: tally.closed,
         dropped: tally.dropped.into_iter().collect(),
         no_arguments: tally.root_closed,
+        cut: tally.cut,
     };
     (rewrite != Rewrite::default()).then_some(rewrite)
 }
@@ -173,6 +184,12 @@ mod tests {
         for tool in &sources {
             let report = compat_report(tool);
             clean += usize::from(report.is_clean());
+            let cut = [&report.gemini, &report.strict]
+                .iter()
+                .filter_map(|r| r.as_ref()?.cut.as_ref())
+                .chain(report.cut.as_ref())
+                .next();
+            assert_eq!(cut, None, "no real tool is over budget: {}", tool.slug);
             assert_eq!(
                 report.name.is_some(),
                 count(&anthropic.changes, tool.slug, "tool names must match") == 1

@@ -49,7 +49,7 @@ pub enum ToolkitOrBundle {
 /// The tool route's answer: the tool, or with `format` a bundle.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)] // Documents an answer whose body is built as bytes.
+#[allow(dead_code, clippy::large_enum_variant)] // Documents an answer whose body is built as bytes.
 pub enum ToolOrBundle {
     Tool(CachedToolSchema),
     Bundle(BundleAnswer),
