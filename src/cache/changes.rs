@@ -144,6 +144,7 @@ mod tests {
 
     fn entry(slug: &str, version: &str, tools: Vec<ToolEntry>) -> IndexEntry {
         IndexEntry {
+            left_out: Vec::new(),
             slug: Slug::parse(slug).unwrap(),
             name: slug.into(),
             logo: String::new(),

@@ -7,8 +7,7 @@
 //! once, here, and each tool's byte range in it is recorded, so a reader can
 //! serve one tool without parsing the toolkit.
 
-use super::{Category, IndexEntry, Slug, ToolEntry, ToolSlug};
-use crate::agent::{compat_report, CompatReport, ToolSource};
+use super::{Category, CompatReport, Failure, IndexEntry, Slug, ToolEntry, ToolSlug};
 use crate::wire::{Tool, ToolkitDetail, ToolkitSummary};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -37,23 +36,32 @@ fn tool_hash(name: &str, description: &str, input: &RawValue, output: &RawValue)
     hex::encode(&hasher.finalize()[..12])
 }
 
+/// One tool's input, for the compatibility report.
+pub struct ToolInput<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub input_schema: &'a serde_json::Value,
+}
+
+/// Computes a tool's compatibility report (`None`: nothing to report). The
+/// domain knows no provider format: the caller that does passes this in.
+pub type CompatOf = dyn Fn(&ToolInput<'_>) -> Option<CompatReport> + Sync;
+
+/// JSON nesting a stored schema may have. A toolkit object nests a tool's
+/// schema three levels down and serde_json reads 128 at most: a deeper schema
+/// would make the whole object unreadable, so its tool is left out.
+pub const MAX_SCHEMA_DEPTH: usize = 100;
+
 /// The compatibility report of a tool whose schema changed (or is new).
-fn fresh_compat(
-    slug: &str,
-    name: &str,
-    description: &str,
-    input: &RawValue,
-) -> Option<CompatReport> {
-    let input: serde_json::Value = serde_json::from_str(input.get()).ok()?;
-    let output = serde_json::Value::Null;
-    let report = compat_report(&ToolSource {
-        slug,
-        name,
-        description,
+fn fresh_compat(p: &Prepared<'_>, compat: &CompatOf) -> Option<CompatReport> {
+    let input: serde_json::Value = serde_json::from_str(p.input.get()).ok()?;
+    compat(&ToolInput {
+        slug: &p.tool.slug,
+        name: &p.tool.name,
+        description: p.description,
         input_schema: &input,
-        output_schema: &output,
-    });
-    (!report.is_clean()).then_some(report)
+    })
 }
 
 /// A tool checked and hashed, before its compatibility report.
@@ -71,10 +79,14 @@ const COMPAT_TOOLS_PER_THREAD: usize = 128;
 /// Each tool's report: the known one if its hash did not change, else a fresh
 /// one. A large toolkit's fresh reports are computed on every core: on a full
 /// sync the largest toolkit arrives last and its mapping is the critical path.
-fn compat_reports(prepared: &[Prepared<'_>], known: &KnownTools) -> Vec<Option<CompatReport>> {
+fn compat_reports(
+    prepared: &[Prepared<'_>],
+    known: &KnownTools,
+    compat: &CompatOf,
+) -> Vec<Option<CompatReport>> {
     let report = |p: &Prepared<'_>| match known.get(&p.tool.slug) {
-        Some((known_hash, compat)) if *known_hash == p.hash => compat.clone(),
-        _ => fresh_compat(&p.tool.slug, &p.tool.name, p.description, p.input),
+        Some((known_hash, report)) if *known_hash == p.hash => report.clone(),
+        _ => fresh_compat(p, compat),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cores.min(prepared.len() / COMPAT_TOOLS_PER_THREAD);
@@ -187,6 +199,8 @@ pub struct EncodedToolkit {
     pub version: Option<String>,
     pub updated_at: Option<String>,
     pub tools: Vec<ToolEntry>,
+    /// Tools left out, with the reason: their toolkit publishes without them.
+    pub left_out: Vec<Failure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,6 +215,8 @@ pub enum MappingError {
     BadToolSlug { tool: String, reason: String },
     #[error("tool {tool:?}: {field} must be a JSON object")]
     BadSchema { tool: String, field: &'static str },
+    #[error("tool {tool:?}: {field} nests deeper than {MAX_SCHEMA_DEPTH} levels")]
+    TooDeep { tool: String, field: &'static str },
     #[error("the upstream listed no tools for a toolkit that had {had}; kept the last good copy")]
     Emptied { had: usize },
 }
@@ -262,6 +278,12 @@ fn schema<'a>(
         return Ok(empty_object());
     };
     match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') if nests_deeper_than(raw.get(), MAX_SCHEMA_DEPTH) => {
+            Err(MappingError::TooDeep {
+                tool: tool.to_owned(),
+                field,
+            })
+        }
         Some(b'{') => Ok(raw),
         Some(b'n') => Ok(empty_object()),
         _ => Err(MappingError::BadSchema {
@@ -271,10 +293,53 @@ fn schema<'a>(
     }
 }
 
+/// Whether JSON text nests arrays and objects deeper than `max`, without
+/// parsing it (a scan, so any depth is fine).
+fn nests_deeper_than(json: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, ..) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A tool whose schemas can be stored and served, or why it is left out.
+fn prepare<'a>(tool: &'a Tool) -> Result<Prepared<'a>, MappingError> {
+    let description = tool.description.as_deref().unwrap_or_default();
+    let input = schema(&tool.slug, "input_parameters", &tool.input_parameters)?;
+    let output = schema(&tool.slug, "output_parameters", &tool.output_parameters)?;
+    let hash = tool_hash(&tool.name, description, input, output);
+    Ok(Prepared {
+        tool,
+        description,
+        input,
+        output,
+        hash,
+    })
+}
+
+/// The toolkit's object. A tool whose schema cannot be stored (not an object,
+/// nested too deep) is left out and named in `left_out`: one bad tool does
+/// not keep its toolkit's other tools from publishing.
 pub fn map_toolkit(
     asked: &Slug,
     upstream: &UpstreamToolkit,
     known: &KnownTools,
+    compat: &CompatOf,
 ) -> Result<EncodedToolkit, MappingError> {
     let UpstreamToolkit { info, tools } = upstream;
     if !Slug::matches_upstream(asked, &info.slug) {
@@ -317,23 +382,18 @@ pub fn map_toolkit(
     };
     write_open(&mut body, &head);
     body.extend_from_slice(b",\"tools\":[");
-    let prepared = tools
-        .iter()
-        .map(|tool| {
-            let description = tool.description.as_deref().unwrap_or_default();
-            let input = schema(&tool.slug, "input_parameters", &tool.input_parameters)?;
-            let output = schema(&tool.slug, "output_parameters", &tool.output_parameters)?;
-            let hash = tool_hash(&tool.name, description, input, output);
-            Ok(Prepared {
-                tool,
-                description,
-                input,
-                output,
-                hash,
-            })
-        })
-        .collect::<Result<Vec<_>, MappingError>>()?;
-    let compats = compat_reports(&prepared, known);
+    let mut left_out = Vec::new();
+    let mut prepared = Vec::with_capacity(tools.len());
+    for tool in tools {
+        match prepare(tool) {
+            Ok(p) => prepared.push(p),
+            Err(e) => left_out.push(Failure {
+                slug: tool.slug.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    let compats = compat_reports(&prepared, known, compat);
     let mut entries = Vec::with_capacity(tools.len());
     for (i, (prepared, compat)) in prepared.into_iter().zip(compats).enumerate() {
         let Prepared {
@@ -372,7 +432,7 @@ pub fn map_toolkit(
     }
     body.push(b']');
     let tail = Tail {
-        tool_count: tools.len(),
+        tool_count: entries.len(),
         description: info.description.as_deref(),
         categories: &info.categories,
         version: info.version.as_deref(),
@@ -391,6 +451,7 @@ pub fn map_toolkit(
         version: info.version.clone(),
         updated_at: info.updated_at.clone(),
         tools: entries,
+        left_out,
     })
 }
 
@@ -480,6 +541,17 @@ mod tests {
             .collect()
     }
 
+    /// Stands in for `agent::compat_report` (the domain does not know it):
+    /// counts top-level keys with a space.
+    fn spaced_keys(tool: &ToolInput<'_>) -> Option<CompatReport> {
+        let props = tool.input_schema.get("properties")?.as_object()?;
+        let renamed_keys = props.keys().filter(|k| k.contains(' ')).count() as u32;
+        (renamed_keys > 0).then(|| CompatReport {
+            renamed_keys,
+            ..Default::default()
+        })
+    }
+
     fn github() -> Slug {
         Slug::parse("github").unwrap()
     }
@@ -505,16 +577,17 @@ mod tests {
             })
             .collect();
         let toolkit = upstream(detail("github"), tools.clone());
-        let first = map_toolkit(&github(), &toolkit, &no_known()).unwrap();
+        let first = map_toolkit(&github(), &toolkit, &no_known(), &spaced_keys).unwrap();
         assert_eq!(first.tools.len(), tools.len());
         for (i, (entry, tool)) in first.tools.iter().zip(&tools).enumerate() {
             assert_eq!(entry.slug, tool.slug);
-            let alone = fresh_compat(
-                &tool.slug,
-                &tool.name,
-                "does things",
-                tool.input_parameters.as_deref().unwrap(),
-            );
+            let input = serde_json::from_str(tool.input_parameters.as_deref().unwrap().get());
+            let alone = spaced_keys(&ToolInput {
+                slug: &tool.slug,
+                name: &tool.name,
+                description: "does things",
+                input_schema: &input.unwrap(),
+            });
             assert_eq!(entry.compat, alone, "tool {i}");
             let renamed = entry.compat.as_ref().is_some_and(|c| c.renamed_keys > 0);
             assert_eq!(renamed, i % 3 == 0, "tool {i}");
@@ -526,7 +599,7 @@ mod tests {
             ..Default::default()
         };
         known.get_mut("GITHUB_T0001").unwrap().1 = Some(planted.clone());
-        let again = map_toolkit(&github(), &toolkit, &known).unwrap();
+        let again = map_toolkit(&github(), &toolkit, &known, &spaced_keys).unwrap();
         assert_eq!(again.tools[1].compat, Some(planted));
         assert_eq!(again.tools[3].compat, first.tools[3].compat);
     }
@@ -537,13 +610,25 @@ mod tests {
             &github(),
             &upstream(detail("github"), vec![tool("GITHUB_A", "github")]),
             &no_known(),
+            &spaced_keys,
         )
         .unwrap();
         let known = known_from(&had);
-        let emptied = map_toolkit(&github(), &upstream(detail("github"), vec![]), &known);
+        let emptied = map_toolkit(
+            &github(),
+            &upstream(detail("github"), vec![]),
+            &known,
+            &spaced_keys,
+        );
         assert_eq!(emptied.unwrap_err(), MappingError::Emptied { had: 1 });
         // A toolkit new to the cache may have no tools.
-        assert!(map_toolkit(&github(), &upstream(detail("github"), vec![]), &no_known()).is_ok());
+        assert!(map_toolkit(
+            &github(),
+            &upstream(detail("github"), vec![]),
+            &no_known(),
+            &spaced_keys
+        )
+        .is_ok());
     }
 
     #[test]
@@ -555,6 +640,7 @@ mod tests {
                 vec![tool("GITHUB_A", "github"), tool("GITHUB_B", "GITHUB")],
             ),
             &no_known(),
+            &spaced_keys,
         )
         .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&encoded.body).unwrap();
@@ -602,8 +688,13 @@ mod tests {
         let mut t = tool("GITHUB_A", "github");
         let odd = r#"{"type":"object","properties":{"b":{"x":1.50,"y":"\u00e9"},"a":{}}}"#;
         t.input_parameters = Some(RawValue::from_string(odd.into()).unwrap());
-        let encoded =
-            map_toolkit(&github(), &upstream(detail("github"), vec![t]), &no_known()).unwrap();
+        let encoded = map_toolkit(
+            &github(),
+            &upstream(detail("github"), vec![t]),
+            &no_known(),
+            &spaced_keys,
+        )
+        .unwrap();
         let text = std::str::from_utf8(&encoded.body).unwrap();
         assert!(text.contains(odd), "{text}");
     }
@@ -632,12 +723,18 @@ mod tests {
     #[test]
     fn refuses_what_does_not_belong() {
         let gh = github();
-        let mismatch = map_toolkit(&gh, &upstream(detail("gitlab"), vec![]), &no_known());
+        let mismatch = map_toolkit(
+            &gh,
+            &upstream(detail("gitlab"), vec![]),
+            &no_known(),
+            &spaced_keys,
+        );
         assert!(matches!(mismatch, Err(MappingError::SlugMismatch { .. })));
         let foreign = map_toolkit(
             &gh,
             &upstream(detail("github"), vec![tool("GMAIL_X", "gmail")]),
             &no_known(),
+            &spaced_keys,
         );
         assert!(matches!(foreign, Err(MappingError::ForeignTool { .. })));
         let dup = map_toolkit(
@@ -647,25 +744,62 @@ mod tests {
                 vec![tool("GITHUB_A", "github"), tool("GITHUB_A", "github")],
             ),
             &no_known(),
+            &spaced_keys,
         );
         assert_eq!(
             dup.unwrap_err(),
             MappingError::DuplicateTool("GITHUB_A".into())
         );
-        let mut bad = tool("GITHUB_A", "github");
-        bad.input_parameters = raw(json!("not a schema"));
-        let bad = map_toolkit(&gh, &upstream(detail("github"), vec![bad]), &no_known());
-        assert!(matches!(
-            bad,
-            Err(MappingError::BadSchema {
-                field: "input_parameters",
-                ..
-            })
+        // A tool whose schema cannot be stored is left out; its toolkit publishes.
+        let deep = format!(
+            "{}{}",
+            "{\"a\":[".repeat(MAX_SCHEMA_DEPTH),
+            "]}".repeat(MAX_SCHEMA_DEPTH)
+        );
+        for (input, field) in [
+            (
+                raw(json!("not a schema")),
+                "input_parameters must be a JSON object",
+            ),
+            (raw(json!([1])), "input_parameters must be a JSON object"),
+            (raw(json!(true)), "input_parameters must be a JSON object"),
+            (
+                Some(RawValue::from_string(deep.clone()).unwrap()),
+                "nests deeper than 100",
+            ),
+        ] {
+            let mut bad = tool("GITHUB_BAD", "github");
+            bad.input_parameters = input;
+            let tools = vec![tool("GITHUB_A", "github"), bad];
+            let encoded = map_toolkit(
+                &gh,
+                &upstream(detail("github"), tools),
+                &no_known(),
+                &spaced_keys,
+            )
+            .unwrap();
+            assert_eq!(encoded.tools.len(), 1);
+            assert_eq!(encoded.left_out.len(), 1);
+            assert_eq!(encoded.left_out[0].slug, "GITHUB_BAD");
+            assert!(
+                encoded.left_out[0].error.contains(field),
+                "{}",
+                encoded.left_out[0].error
+            );
+            let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
+            assert_eq!(cached.tools.len(), 1);
+        }
+        // A string holding brackets is not nesting.
+        assert!(!nests_deeper_than(
+            &format!("{{\"a\":\"{}\"}}", "[".repeat(500)),
+            3
         ));
+        assert!(nests_deeper_than(&"[".repeat(5), 4));
         let traversal = map_toolkit(
             &gh,
             &upstream(detail("github"), vec![tool("../../x", "github")]),
             &no_known(),
+            &spaced_keys,
         );
         assert!(matches!(traversal, Err(MappingError::BadToolSlug { .. })));
     }
@@ -676,6 +810,7 @@ mod tests {
             &github(),
             &upstream(detail("GitHub"), vec![tool("GITHUB_A", "GITHUB")]),
             &no_known(),
+            &spaced_keys,
         )
         .unwrap();
         let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
@@ -696,7 +831,7 @@ mod tests {
             let tools: Vec<Tool> = (0..n).map(|i| tool(&format!("GITHUB_T{i}"), "github")).collect();
             let mut d = detail("github");
             d.meta.version = Some(version.clone());
-            let encoded = map_toolkit(&github(), &upstream(d, tools), &no_known()).unwrap();
+            let encoded = map_toolkit(&github(), &upstream(d, tools), &no_known(), &spaced_keys).unwrap();
             let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
             prop_assert_eq!(cached.tool_count, n);
             prop_assert_eq!(cached.tools.len(), n);

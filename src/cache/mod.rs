@@ -2,16 +2,20 @@
 //! format, content hashing, and the sync's pure decisions (`plan`). No I/O here.
 
 pub mod changes;
+mod compat;
 mod mapping;
 mod model;
 pub mod plan;
 mod slug;
 
+pub use compat::{CompatReport, Rewrite};
 pub use mapping::{
-    content_hash, known_tools, map_toolkit, EncodedToolkit, KnownTools, MappingError, ToolkitInfo,
-    UpstreamToolkit,
+    content_hash, known_tools, map_toolkit, CompatOf, EncodedToolkit, KnownTools, MappingError,
+    ToolInput, ToolkitInfo, UpstreamToolkit, MAX_SCHEMA_DEPTH,
 };
-pub use model::{CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, Meta, ToolEntry};
+pub use model::{
+    CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, LeftOutTool, Meta, ToolEntry,
+};
 pub use slug::{Slug, SlugError, ToolSlug, MAX_SLUG_LEN, MAX_TOOL_SLUG_LEN};
 
 /// RFC 3339 with milliseconds, as the replaced system wrote `lastSyncedAt`.

@@ -59,7 +59,7 @@ pub struct CachedToolSchema {
     /// *Added*: what serving this tool in each provider format renames or
     /// rewrites; absent when every format takes it as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compat: Option<crate::agent::CompatReport>,
+    pub compat: Option<super::CompatReport>,
 }
 
 /// `{prefix}_meta.json`: the first four fields are the replaced system's; the
@@ -120,6 +120,10 @@ pub struct IndexEntry {
     /// Tool slugs, names and descriptions, so `GET /toolkits` needs no other read.
     #[serde(default)]
     pub tools: Vec<ToolEntry>,
+    /// Tools the upstream sent that were left out of the object (by slug),
+    /// with the reason: a schema that cannot be stored and served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<Failure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +143,7 @@ pub struct ToolEntry {
     pub deprecated: bool,
     /// What provider formats rename or rewrite; absent when nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compat: Option<crate::agent::CompatReport>,
+    pub compat: Option<super::CompatReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -149,9 +153,31 @@ pub struct Failure {
     pub error: String,
 }
 
+/// A tool the sync left out of its toolkit's object, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeftOutTool {
+    pub toolkit: String,
+    pub tool: String,
+    pub reason: String,
+}
+
 impl Meta {
     pub fn entry(&self, slug: &Slug) -> Option<&IndexEntry> {
         self.toolkits.iter().find(|e| &e.slug == slug)
+    }
+
+    /// Every tool left out of a published toolkit, toolkit by toolkit.
+    pub fn tools_left_out(&self) -> Vec<LeftOutTool> {
+        self.toolkits
+            .iter()
+            .flat_map(|e| {
+                e.left_out.iter().map(|f| LeftOutTool {
+                    toolkit: e.slug.to_string(),
+                    tool: f.slug.clone(),
+                    reason: f.error.clone(),
+                })
+            })
+            .collect()
     }
 }
 

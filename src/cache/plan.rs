@@ -333,6 +333,7 @@ mod tests {
 
     fn entry(s: &str, version: &str) -> IndexEntry {
         IndexEntry {
+            left_out: Vec::new(),
             slug: slug(s),
             name: s.into(),
             logo: String::new(),

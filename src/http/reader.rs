@@ -867,6 +867,7 @@ mod tests {
     fn view(n: usize, tools: usize) -> MetaView {
         let toolkits = (0..n)
             .map(|i| IndexEntry {
+                left_out: Vec::new(),
                 slug: Slug::parse(&format!("t{i:04}")).unwrap(),
                 name: format!("Toolkit \"{i}\""),
                 logo: String::new(),

@@ -378,6 +378,9 @@ pub struct PublishedMeta {
     pub stale: Vec<StaleToolkit>,
     /// Objects the meta no longer names that are still to be deleted.
     pub pending_deletes: Vec<String>,
+    /// Tools left out of a published toolkit, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools_left_out: Vec<crate::cache::LeftOutTool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -463,6 +466,7 @@ impl StatusAnswer {
                     })
                     .collect(),
                 pending_deletes: m.pending_deletes.iter().map(|s| s.to_string()).collect(),
+                tools_left_out: m.tools_left_out(),
             }
         });
         Self {

@@ -7,8 +7,8 @@ use super::steps::{Fetched, Run};
 use super::{Abort, FetchError, Repair, SyncEngine, SyncEvent};
 use crate::cache::plan::{self, FetchOutcome, FetchReason, StoredEtags};
 use crate::cache::{
-    known_tools, map_toolkit, timestamp, EncodedToolkit, Failure, IndexEntry, Slug, ToolkitInfo,
-    UpstreamToolkit,
+    known_tools, map_toolkit, timestamp, CompatReport, EncodedToolkit, Failure, IndexEntry, Slug,
+    ToolInput, ToolkitInfo, UpstreamToolkit,
 };
 use crate::composio::cut;
 use crate::store::{ObjectKey, PutCondition};
@@ -128,6 +128,9 @@ impl SyncEngine {
                 return Ok(settled(failed, map_time, Duration::ZERO));
             }
         };
+        for tool in &encoded.left_out {
+            tracing::warn!(toolkit = %slug, tool = %tool.slug, error = %tool.error, "tool left out");
+        }
         self.emit(SyncEvent::Fetched {
             slug: slug.clone(),
             tools: encoded.tools.len(),
@@ -167,7 +170,7 @@ impl SyncEngine {
             .expect("the semaphore is never closed");
         tokio::task::spawn_blocking(move || {
             let _core = core;
-            map_toolkit(&asked, &upstream, &known)
+            map_toolkit(&asked, &upstream, &known, &compat_of)
         })
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
@@ -208,6 +211,7 @@ impl SyncEngine {
             stale: false,
             last_error: None,
             tools: encoded.tools,
+            left_out: encoded.left_out,
         };
         Ok((entry, write))
     }
@@ -224,6 +228,21 @@ impl SyncEngine {
             error,
         })
     }
+}
+
+/// A tool's compatibility report, computed here: the sync knows both the
+/// cache's model and the provider formats, the domain knows no format. Each
+/// report is bounded by the converter's budget.
+fn compat_of(tool: &ToolInput<'_>) -> Option<CompatReport> {
+    let output = serde_json::Value::Null;
+    let report = crate::agent::compat_report(&crate::agent::ToolSource {
+        slug: tool.slug,
+        name: tool.name,
+        description: tool.description,
+        input_schema: tool.input_schema,
+        output_schema: &output,
+    });
+    (!report.is_clean()).then_some(report)
 }
 
 /// The settled toolkits summed up: outcomes, repairs, time, and the first

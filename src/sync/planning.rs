@@ -214,6 +214,7 @@ mod tests {
 
     fn entry(s: &str, version: &str, tools: usize) -> IndexEntry {
         IndexEntry {
+            left_out: Vec::new(),
             slug: slug(s),
             name: s.into(),
             logo: String::new(),

@@ -1,4 +1,4 @@
-use crate::cache::Failure;
+use crate::cache::{Failure, LeftOutTool};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -45,6 +45,10 @@ pub struct SyncReport {
     pub tools: usize,
     pub duration_ms: u64,
     pub failed: Vec<Failure>,
+    /// Tools left out of their (published) toolkit: a schema that cannot be
+    /// stored and served. The toolkit's other tools publish.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools_left_out: Vec<LeftOutTool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub mode: SyncMode,
@@ -107,6 +111,7 @@ impl SyncReport {
             tools: 0,
             duration_ms: 0,
             failed: Vec::new(),
+            tools_left_out: Vec::new(),
             message: None,
             mode: if full {
                 SyncMode::Full

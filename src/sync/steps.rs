@@ -228,6 +228,7 @@ impl SyncReport {
         self.toolkits = published.meta.toolkit_count;
         self.tools = published.meta.total_tool_count;
         self.stale = published.meta.toolkits.iter().filter(|e| e.stale).count();
+        self.tools_left_out = published.meta.tools_left_out();
         self.changes = Some(ChangeCounts::of(&published.changes));
     }
 }
