@@ -97,6 +97,7 @@ impl IntoResponse for ApiError {
             Self::Read(ReadError::Store(_) | ReadError::Missing(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::Read(ReadError::TooLarge { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Read(ReadError::Corrupt { .. }) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

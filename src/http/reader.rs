@@ -28,6 +28,8 @@ pub enum ReadError {
     Missing(Slug),
     #[error("toolkit {0} is not in the cache")]
     Removed(Slug),
+    #[error("the answer would be {size} bytes, over the {limit} one answer may hold (a Lambda answer holds 6 MB): ask for fewer tools, one at a time or in a batch")]
+    TooLarge { size: usize, limit: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -580,7 +582,7 @@ impl CacheReader {
         entry: &IndexEntry,
         what: &str,
         encoding: Encoding,
-        build: impl FnOnce(&[u8]) -> Result<Vec<u8>, ReadError>,
+        build: impl FnOnce(&[u8]) -> Result<Vec<u8>, ReadError> + Send + 'static,
     ) -> Result<(Bytes, bool), ReadError> {
         let indexed = AtomicBool::new(true);
         let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
@@ -596,7 +598,18 @@ impl CacheReader {
                 let toolkit = self.toolkit_bytes(entry).await?;
                 // Built from an object the index does not describe: not kept.
                 indexed.store(toolkit.matches_index, Ordering::Relaxed);
-                Ok((Bytes::from(build(&toolkit.body)?), toolkit.matches_index))
+                // Converting is CPU work (bounded by the converter's budget):
+                // off the async workers, so other requests keep being served.
+                let object = toolkit.body.clone();
+                let built = tokio::task::spawn_blocking(move || build(&object))
+                    .await
+                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+                let limit = self.config.max_answer_bytes;
+                if built.len() > limit {
+                    let size = built.len();
+                    return Err(ReadError::TooLarge { size, limit });
+                }
+                Ok((Bytes::from(built), toolkit.matches_index))
             })
             .await?;
         Ok((body, indexed.load(Ordering::Relaxed)))

@@ -261,12 +261,13 @@ async fn toolkit(
             let got = s.reader.toolkit(entry, encoding).await?;
             return Ok((got.body, got.content_hash.map(|h| h[..32].to_owned())));
         };
+        let owned = slug.clone();
         let (body, indexed) = s
             .reader
-            .from_toolkit(entry, &requested.tag(), encoding, |object| {
+            .from_toolkit(entry, &requested.tag(), encoding, move |object| {
                 let toolkit: CachedToolkit =
-                    serde_json::from_slice(object).map_err(|e| corrupt(slug, e))?;
-                bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(slug, e))
+                    serde_json::from_slice(object).map_err(|e| corrupt(&owned, e))?;
+                bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(&owned, e))
             })
             .await?;
         let etag = (!indexed).then(|| unindexed_etag(&body));
@@ -340,11 +341,14 @@ async fn tool(
         let what = format!("tool-{index}-{}", requested.tag());
         let (body, indexed) = s
             .reader
-            .from_toolkit(entry, &what, encoding, |_| {
-                let tool: CachedToolSchema =
-                    serde_json::from_slice(&tool_bytes).map_err(|e| corrupt(slug, e))?;
-                bundle_bytes(std::slice::from_ref(&tool), requested, None)
-                    .map_err(|e| corrupt(slug, e))
+            .from_toolkit(entry, &what, encoding, {
+                let slug = slug.clone();
+                move |_| {
+                    let tool: CachedToolSchema =
+                        serde_json::from_slice(&tool_bytes).map_err(|e| corrupt(&slug, e))?;
+                    bundle_bytes(std::slice::from_ref(&tool), requested, None)
+                        .map_err(|e| corrupt(&slug, e))
+                }
             })
             .await?;
         let etag = (!indexed).then(|| unindexed_etag(&body));
