@@ -275,7 +275,7 @@ async fn a_hostile_catalogue_syncs_publishes_every_good_tool_and_serves_valid_sc
     assert!(laughs["compat"]["cut"].is_string(), "{}", laughs["compat"]);
 
     for path in [
-        format!("{BASE}"),
+        BASE.to_string(),
         format!("{BASE}/toolkits"),
         format!("{BASE}/tools?q=hostile"),
         format!("{BASE}/toolkits/github?format=openai"),
