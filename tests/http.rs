@@ -123,6 +123,14 @@ async fn read_fixtures_answer_in_the_reference_shapes() {
     let (status, doc) = invoke(&app.router, "read-openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // Generated clients may call `POST /sync` without a body.
+    let body = &doc["paths"]["/api/connections/schemas/composio/sync"]["post"]["requestBody"];
+    assert_eq!(body["required"], false, "{body}");
+    let schema = &body["content"]["application/json"]["schema"];
+    assert_eq!(
+        schema["$ref"], "#/components/schemas/SyncOptions",
+        "{schema}"
+    );
 
     let (status, err) = invoke(&app.router, "read-unknown-toolkit.json").await;
     assert_eq!(status, 404);

@@ -119,36 +119,7 @@ pub(crate) fn instance(schema: &Value, root: &Value, only_required: bool, depth:
         _ => None,
     };
     match ty {
-        Some("object") => {
-            let required: Vec<&str> = map
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let mut out = Map::new();
-            match map.get("properties").and_then(Value::as_object) {
-                Some(props) if !props.is_empty() => {
-                    for (k, v) in props {
-                        if !only_required || required.contains(&k.as_str()) {
-                            out.insert(k.clone(), instance(v, root, only_required, depth + 1));
-                        }
-                    }
-                }
-                _ => {
-                    let value = match map.get("additionalProperties") {
-                        Some(values @ Value::Object(_)) => {
-                            instance(values, root, only_required, depth + 1)
-                        }
-                        // A root without properties is a tool without arguments.
-                        _ if depth == 0 => return Value::Object(out),
-                        Some(Value::Bool(false)) => return Value::Object(out),
-                        _ => json!([1, {"x.y": true}]),
-                    };
-                    out.insert("free key".into(), value);
-                }
-            }
-            Value::Object(out)
-        }
+        Some("object") => object_instance(map, root, only_required, depth),
         Some("array") => match map.get("items") {
             Some(items) => json!([instance(items, root, only_required, depth + 1)]),
             None => json!(["item"]),
@@ -162,6 +133,41 @@ pub(crate) fn instance(schema: &Value, root: &Value, only_required: bool, depth:
         _ if map.get("additionalProperties") == Some(&Value::Bool(false)) => json!("value"),
         _ => json!({"any": ["value"]}),
     }
+}
+
+/// An instance of an object schema: its properties, or a free key.
+fn object_instance(
+    map: &Map<String, Value>,
+    root: &Value,
+    only_required: bool,
+    depth: usize,
+) -> Value {
+    let required: Vec<&str> = map
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    match map.get("properties").and_then(Value::as_object) {
+        Some(props) if !props.is_empty() => {
+            for (k, v) in props {
+                if !only_required || required.contains(&k.as_str()) {
+                    out.insert(k.clone(), instance(v, root, only_required, depth + 1));
+                }
+            }
+        }
+        _ => {
+            let value = match map.get("additionalProperties") {
+                Some(values @ Value::Object(_)) => instance(values, root, only_required, depth + 1),
+                // A root without properties is a tool without arguments.
+                _ if depth == 0 => return Value::Object(out),
+                Some(Value::Bool(false)) => return Value::Object(out),
+                _ => json!([1, {"x.y": true}]),
+            };
+            out.insert("free key".into(), value);
+        }
+    }
+    Value::Object(out)
 }
 
 /// Whether `value` fits a provider schema; an object with declared properties

@@ -162,6 +162,18 @@ pub struct RouterParts {
 }
 
 /// The routes and the document that describes them.
+/// `POST /sync` takes no body as well as `{}`: said as `required: false`, so
+/// clients generated from the document (openapi-python-client) may omit it,
+/// where `oneOf [SyncOptions, null]` made them send an unset value.
+fn optional_sync_body(api: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let body = item.post.as_mut().and_then(|op| op.request_body.as_mut());
+        if let (true, Some(utoipa::openapi::RefOr::T(body))) = (path.ends_with("/sync"), body) {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
 pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) {
     let doc = Arc::new(OnceLock::new());
     let read_state = answer::ReadState {
@@ -178,6 +190,8 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
         .merge(agent_routes::agent_routes(read_state).route_layer(read_metrics))
         .merge(sync_routes::sync_routes(parts.sync))
         .split_for_parts();
+    let mut api = api;
+    optional_sync_body(&mut api);
     let json = serde_json::to_vec(&api).expect("the OpenAPI document serializes");
     let _ = doc.set(representation::FixedAnswer::new(
         axum::body::Bytes::from(json),

@@ -119,7 +119,7 @@ fn parse_sync_request(
         ("full" = Option<bool>, Query, description = "Refetch every toolkit"),
         ("allowShrink" = Option<bool>, Query, description = "Publish even if more than SYNC_MAX_SHRINK of the toolkits would go"),
     ),
-    request_body(content = Option<SyncOptions>, description = "`{}` or `{\"full\": true, \"allowShrink\": true}`; may be empty", content_type = "application/json"),
+    request_body(content = SyncOptions, description = "`{}` or `{\"full\": true, \"allowShrink\": true}`; optional: no body is `{}`", content_type = "application/json"),
     responses(
         (status = 200, description = "Synced and published", body = SyncReport),
         (status = 400, description = "A bad parameter or body", body = ErrorAnswer),

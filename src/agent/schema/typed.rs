@@ -162,38 +162,7 @@ impl Rewriter<'_, '_> {
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let renamed = self.renames(props);
-        let mut args = ArgNode::default();
-        let mut out_props = Map::with_capacity(props.len());
-        for (i, (key, value)) in props.iter().enumerate() {
-            if self.exhausted() {
-                self.cut_rest("properties", props.len() - i);
-                break;
-            }
-            let sent = renamed.get(key.as_str()).unwrap_or(key).clone();
-            let optional = !required.contains(key.as_str());
-            let (schema, child) = self.descend(&["properties", key], |s| {
-                let (mut schema, mut child) = s.typed(value, depth + 1);
-                if renamed.contains_key(key.as_str()) {
-                    child.from = Some(key.clone());
-                    s.renamed(&sent);
-                }
-                if s.dialect == Dialect::Strict && optional {
-                    if !strict_nullable(&schema) {
-                        make_nullable(&mut schema);
-                    }
-                    s.tally.made_required += 1;
-                    s.record(|| "was optional: made required and nullable".into());
-                }
-                (schema, child)
-            });
-            if !child.is_empty() {
-                args.properties.insert(sent.clone(), child);
-            }
-            if self.dialect == Dialect::Strict && optional {
-                args.omit_if_null.insert(sent.clone());
-            }
-            out_props.insert(sent, schema);
-        }
+        let (out_props, args) = self.typed_properties(props, &required, &renamed, depth);
         let mut out = Map::new();
         match self.dialect {
             Dialect::Strict => {
@@ -241,6 +210,49 @@ impl Rewriter<'_, '_> {
         }
         self.dropped(map, &["propertyOrdering"]);
         (Value::Object(out), args)
+    }
+
+    /// Each property rewritten, renamed and (strict) made required.
+    fn typed_properties(
+        &mut self,
+        props: &Map<String, Value>,
+        required: &BTreeSet<&str>,
+        renamed: &HashMap<&str, String>,
+        depth: usize,
+    ) -> (Map<String, Value>, ArgNode) {
+        let mut args = ArgNode::default();
+        let mut out_props = Map::with_capacity(props.len().min(MAX_NODES));
+        for (i, (key, value)) in props.iter().enumerate() {
+            if self.exhausted() {
+                self.cut_rest("properties", props.len() - i);
+                break;
+            }
+            let sent = renamed.get(key.as_str()).unwrap_or(key).clone();
+            let optional = !required.contains(key.as_str());
+            let (schema, child) = self.descend(&["properties", key], |s| {
+                let (mut schema, mut child) = s.typed(value, depth + 1);
+                if renamed.contains_key(key.as_str()) {
+                    child.from = Some(key.clone());
+                    s.renamed(&sent);
+                }
+                if s.dialect == Dialect::Strict && optional {
+                    if !strict_nullable(&schema) {
+                        make_nullable(&mut schema);
+                    }
+                    s.tally.made_required += 1;
+                    s.record(|| "was optional: made required and nullable".into());
+                }
+                (schema, child)
+            });
+            if !child.is_empty() {
+                args.properties.insert(sent.clone(), child);
+            }
+            if self.dialect == Dialect::Strict && optional {
+                args.omit_if_null.insert(sent.clone());
+            }
+            out_props.insert(sent, schema);
+        }
+        (out_props, args)
     }
 
     pub(super) fn array(&mut self, map: &Map<String, Value>, nullable: bool, depth: usize) -> Node {
