@@ -313,3 +313,100 @@ async fn a_hostile_catalogue_syncs_publishes_every_good_tool_and_serves_valid_sc
         }
     }
 }
+
+/// Peak resident set of this process since the last reset, in MB (Linux).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn reset_peak_rss() {
+    // "5" resets VmHWM to the current RSS (Linux 4.0+).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// `cargo test --release --test hostile -- --ignored --nocapture`: per case
+/// (one hostile tool beside two good ones and the sample's real toolkits),
+/// the sync's time, the peak RSS of sync and serving, the largest answer and
+/// the slowest format; median and spread of 5 runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures per hostile case"]
+async fn benchmark_hostile_cases() {
+    println!(
+        "| case | sync ms (median, min–max) | peak RSS MB | largest answer | slowest answer ms |"
+    );
+    println!("|---|---|---|---|---|");
+    for (slug, input, _) in hostile() {
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let mut catalog = Catalog::sample();
+            let mut toolkit = catalogue().toolkits.remove(TOOLKIT).unwrap();
+            toolkit.tools = vec![
+                good("HOSTILE_GOOD_FIRST"),
+                tool(slug, input.clone()),
+                good("HOSTILE_GOOD_LAST"),
+            ];
+            catalog.toolkits.insert(TOOLKIT.into(), toolkit);
+            let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
+            let store = Arc::new(MemoryStore::new());
+            let mut settings = settings();
+            settings
+                .no_auth_toolkits
+                .push(composio_schema_cache::cache::Slug::parse(TOOLKIT).unwrap());
+            let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+            reset_peak_rss();
+            let base_rss = peak_rss_mb();
+            let started = std::time::Instant::now();
+            let report = engine.run(SyncRequest::full()).await.unwrap();
+            let sync_ms = started.elapsed().as_secs_f64() * 1e3;
+            assert!(report.success);
+            let router = router(
+                Arc::new(CacheReader::new(store, ReaderConfig::new(Duration::ZERO))),
+                None,
+            );
+            let (mut largest, mut slowest) = (0usize, 0f64);
+            for (format, strict) in FORMATS {
+                let query = format!(
+                    "format={format}{}",
+                    if strict { "&strict=true" } else { "" }
+                );
+                for path in [
+                    format!("{BASE}/toolkits/{TOOLKIT}?{query}"),
+                    format!("{BASE}/toolkits/{TOOLKIT}/{slug}?{query}"),
+                ] {
+                    let started = std::time::Instant::now();
+                    let answer =
+                        handle_http(router.clone(), get_event(&path, &[]), Context::default())
+                            .await
+                            .unwrap();
+                    slowest = slowest.max(started.elapsed().as_secs_f64() * 1e3);
+                    let status = answer["statusCode"].as_u64().unwrap();
+                    assert!(status < 500, "{path}: {status}");
+                    largest = largest.max(answer["body"].as_str().map_or(0, str::len));
+                }
+            }
+            runs.push((sync_ms, peak_rss_mb() - base_rss, largest, slowest));
+        }
+        let mut sync: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        sync.sort_by(f64::total_cmp);
+        let mut rss: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        rss.sort_by(f64::total_cmp);
+        let mut slow: Vec<f64> = runs.iter().map(|r| r.3).collect();
+        slow.sort_by(f64::total_cmp);
+        println!(
+            "| {slug} ({} KB) | {:.0} ({:.0}–{:.0}) | +{:.0} | {:.2} MB | {:.0} |",
+            input.len() / 1024,
+            sync[2],
+            sync[0],
+            sync[4],
+            rss[2],
+            runs[0].2 as f64 / 1e6,
+            slow[2]
+        );
+    }
+}
