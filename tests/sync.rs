@@ -455,6 +455,9 @@ async fn a_toolkit_that_left_the_auth_configs_is_pruned_after_publishing() {
     for gone in removed {
         assert!(toolkit(&*store, &gone).await.is_none());
     }
+    // The meta says what remains after the prune, not what it was to delete.
+    assert!(report.pending_deletes.is_empty(), "{report:?}");
+    assert!(meta(&*store).await.unwrap().pending_deletes.is_empty());
     assert_meta_consistent(&*store).await;
 }
 

@@ -39,9 +39,10 @@ impl SyncEngine {
             out_of_time,
         };
         let (meta, changes, changes_record) = planning::next_meta(previous, aggregate, context);
-        self.put_meta(&meta, previous.etag.clone()).await?;
+        let etag = self.put_meta(&meta, previous.etag.clone()).await?;
         Ok(Published {
             meta,
+            etag,
             changes,
             changes_record,
         })
@@ -50,7 +51,7 @@ impl SyncEngine {
     /// The meta, by compare-and-swap on the tag the sync started from. A 409
     /// (a conditional write in flight) decided nothing: re-read the tag and,
     /// if the meta is still ours to replace, try again.
-    async fn put_meta(&self, meta: &Meta, base: Option<ETag>) -> Result<(), Abort> {
+    async fn put_meta(&self, meta: &Meta, base: Option<ETag>) -> Result<ETag, Abort> {
         const ATTEMPTS: u32 = 3;
         let body = Bytes::from(serde_json::to_vec(meta).expect("meta serializes"));
         let condition = match &base {
@@ -62,7 +63,7 @@ impl SyncEngine {
                 .store
                 .put(&ObjectKey::Meta, body.clone(), condition.clone());
             match self.bounded(put).await? {
-                Ok(_) => return Ok(()),
+                Ok(etag) => return Ok(etag),
                 Err(StoreError::PreconditionFailed { .. }) => return Err(Abort::Superseded),
                 Err(StoreError::Conflict { key }) if attempt < ATTEMPTS => {
                     let now = self.bounded(self.store.etag(&ObjectKey::Meta)).await??;
@@ -76,6 +77,27 @@ impl SyncEngine {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// The published meta listed every delete as pending: once the prune
+    /// removed some, it says what remains (by compare-and-swap on the tag it
+    /// was published with, while the lease holds; if not, the next sync
+    /// settles it: a pending delete of an absent object is a no-op).
+    pub(super) async fn record_what_remains(
+        &self,
+        lease: &super::Lease,
+        mut meta: Meta,
+        etag: ETag,
+        removed: &[String],
+    ) {
+        if removed.is_empty() || !lease.held_by_clock() {
+            return;
+        }
+        meta.pending_deletes
+            .retain(|slug| !removed.iter().any(|r| r == slug.as_str()));
+        if let Err(e) = self.put_meta(&meta, Some(etag)).await {
+            tracing::warn!(error = %e, "could not record the prune in the meta; the next sync does");
+        }
     }
 
     /// Prunes what the new meta no longer names while the lease holds by the

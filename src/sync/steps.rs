@@ -58,6 +58,8 @@ pub(super) struct Fetched {
 /// A published meta and what it changed.
 pub(super) struct Published {
     pub meta: Meta,
+    /// The store's tag of the meta as published.
+    pub etag: crate::store::ETag,
     pub changes: Vec<ToolChange>,
     /// The change record this meta names, to be written next.
     pub changes_record: Option<ChangesName>,
@@ -113,8 +115,11 @@ impl SyncEngine {
             .await?;
         report.published(&published);
         let record = published.changes_record.clone();
+        let (meta, etag) = (published.meta.clone(), published.etag.clone());
         report.changes_recorded = self.record_changes(run, published).await;
         (report.removed, report.pending_deletes) = self.prune_if_held(run.lease, to_delete).await;
+        self.record_what_remains(run.lease, meta, etag, &report.removed)
+            .await;
         report.timings.publish = phase.elapsed().as_millis() as u64;
         report.notified(self.notify(record.as_ref()).await);
         Ok(())
