@@ -302,6 +302,10 @@ async fn a_hostile_catalogue_syncs_publishes_every_good_tool_and_serves_valid_sc
             422 => assert!(bundle["error"].as_str().unwrap().contains("Lambda")),
             other => panic!("{path}: {other} {bundle}"),
         }
+        // A batch of them all.
+        let path = format!("{BASE}/tools?slugs={}&{query}", served.join(","));
+        let (status, bundle) = get(&router, &path).await;
+        assert!(status == 200 || status == 422, "{path}: {status} {bundle}");
         // Every tool alone.
         for slug in &served {
             let path = format!("{BASE}/toolkits/{TOOLKIT}/{slug}?{query}");

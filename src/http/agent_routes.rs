@@ -475,12 +475,24 @@ async fn batch(
                 .map(|t| serde_json::from_slice(t))
                 .collect::<Result<_, _>>()
                 .map_err(corrupt)?;
-            bundle_bytes(&tools, requested, Some(&unknown)).map_err(|e| ReadError::Corrupt {
+            let unknown = unknown.clone();
+            // Converting is CPU work: off the async workers.
+            let built = tokio::task::spawn_blocking(move || {
+                bundle_bytes(&tools, requested, Some(&unknown))
+            })
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+            built.map_err(|e| ReadError::Corrupt {
                 key: "a bundle".into(),
                 detail: e.to_string(),
             })?
         }
     };
+    let limit = s.reader.max_answer_bytes();
+    if body.len() > limit {
+        let size = body.len();
+        return Err(ReadError::TooLarge { size, limit });
+    }
     Ok((body, all_indexed))
 }
 

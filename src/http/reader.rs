@@ -288,6 +288,11 @@ pub struct CacheReader {
 }
 
 impl CacheReader {
+    /// The largest answer a route may give (a Lambda answer's bound).
+    pub fn max_answer_bytes(&self) -> usize {
+        self.config.max_answer_bytes
+    }
+
     pub fn new(store: Arc<dyn Store>, config: ReaderConfig) -> Self {
         let estimated_items = (config.cache_bytes / 16_384).clamp(64, 1 << 20) as usize;
         Self {
