@@ -685,10 +685,13 @@ impl CacheReader {
             return Ok((names.clone(), true));
         }
         let listed = self.store.list_changes().await?;
+        // A record after the meta's time is a sync's whose meta never
+        // landed (or has not yet): not part of this snapshot's feed.
+        let through = view.meta.last_synced_at.as_str();
         let names: Vec<ChangesName> = listed
             .into_iter()
             .filter_map(|o| match o.key {
-                ObjectKey::Changes(name) => Some(name),
+                ObjectKey::Changes(name) if name.at() <= through => Some(name),
                 _ => None,
             })
             .collect();

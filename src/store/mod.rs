@@ -191,6 +191,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Where this store writes, for logs and reports (`s3://bucket/prefix`).
     fn location(&self) -> String;
+
+    /// Removes what killed writes left behind (a directory's temporary
+    /// files) older than `older_than`, and says how many; a store whose
+    /// writes leave nothing behind (S3) has nothing to do.
+    async fn sweep_leftovers(&self, older_than: std::time::Duration) -> Result<usize, StoreError> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 /// A key prefix is part of every key and path: only plain, relative segments.

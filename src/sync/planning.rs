@@ -21,6 +21,9 @@ pub(super) struct Previous {
     pub unfinished_full_pass: Option<String>,
     /// The meta's tag, for the compare-and-swap; `None` before the first sync.
     pub etag: Option<ETag>,
+    /// Its `lastSyncedAt`: the feed's records up to it are published, any
+    /// after it a killed sync's, never published.
+    pub last_synced_at: Option<String>,
 }
 
 /// Everything the plan is made from: read at once, at the start.
@@ -32,6 +35,8 @@ pub(super) struct Gathered {
     /// Composio's toolkit listing by slug (each listed toolkit's details
     /// come from it); `Err` when it could not be read.
     pub listing: Result<HashMap<String, ToolkitSummary>, UpstreamError>,
+    /// Temporary files of killed writes removed on the way.
+    pub leftovers_removed: usize,
 }
 
 /// What this run keeps, fetches and refuses.
@@ -133,6 +138,16 @@ fn expected_tools(
         .unwrap_or(0)
 }
 
+/// The time a publish is stamped with: now, or just after the meta it
+/// replaces if this machine's clock is behind, so the feed's records and
+/// `lastSyncedAt` only move forward.
+pub(super) fn publish_time(previous: Option<&str>, now: std::time::SystemTime) -> String {
+    let after_previous = previous
+        .and_then(|p| humantime::parse_rfc3339_weak(p).ok())
+        .map(|p| p + std::time::Duration::from_millis(1));
+    crate::cache::timestamp(after_previous.map_or(now, |p| p.max(now)))
+}
+
 /// What the next meta is made of besides the aggregate.
 pub(super) struct MetaContext<'a> {
     pub sync_id: &'a str,
@@ -192,6 +207,24 @@ mod tests {
     use super::*;
     use crate::cache::plan::Aggregate;
 
+    #[test]
+    fn a_publish_is_stamped_after_the_meta_it_replaces_even_with_a_clock_behind() {
+        let at = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        let previous = "2026-11-01T10:00:00.000Z";
+        assert_eq!(
+            publish_time(Some(previous), at("2026-11-01T09:00:00Z")),
+            "2026-11-01T10:00:00.001Z"
+        );
+        assert_eq!(
+            publish_time(Some(previous), at("2026-11-01T11:00:00Z")),
+            "2026-11-01T11:00:00.000Z"
+        );
+        assert_eq!(
+            publish_time(None, at("2026-11-01T11:00:00Z")),
+            "2026-11-01T11:00:00.000Z"
+        );
+    }
+
     fn slug(s: &str) -> Slug {
         Slug::parse(s).unwrap()
     }
@@ -203,6 +236,7 @@ mod tests {
             no_auth_toolkits: vec![slug("browser_tool")],
             concurrency: 32,
             lease_ttl: minutes(15),
+            heartbeat: std::time::Duration::from_secs(5),
             timeout: minutes(13),
             max_shrink: 0.5,
             store_timeout: std::time::Duration::from_secs(15),
@@ -269,10 +303,12 @@ mod tests {
                 pending_deletes: Vec::new(),
                 unfinished_full_pass: None,
                 etag: None,
+                last_synced_at: None,
             },
             stored,
             auth_configs,
             listing,
+            leftovers_removed: 0,
         }
     }
 

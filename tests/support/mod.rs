@@ -428,6 +428,8 @@ pub async fn plant_lease(store: &dyn Store, owner: &str, acquired_at: &str, expi
         acquired_at: acquired_at.into(),
         expires_at: String::new(),
         expires_at_ms,
+        renewed_at_ms: None,
+        dead_after_ms: None,
     };
     store
         .put(
