@@ -52,6 +52,12 @@ async fn a_sync_into_s3_writes_the_reference_layout() {
     let changes = store.list_changes().await.unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(report.changes.unwrap().added, 885);
+    // The snapshots readers serve, one per toolkit, named by the meta.
+    let (snapshots, keys): (Vec<&str>, Vec<&str>) = keys
+        .into_iter()
+        .partition(|k| k.starts_with("composio-schemas/_objects/"));
+    assert_eq!(snapshots.len(), 7, "{snapshots:?}");
+    assert!(snapshots[2].starts_with("composio-schemas/_objects/firecrawl."));
     assert_eq!(
         keys,
         [

@@ -1441,6 +1441,9 @@ impl Store for AfterTheListings {
     async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
         self.inner.list_changes().await
     }
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list_snapshots().await
+    }
     fn location(&self) -> String {
         format!("after the listings: {}", self.inner.location())
     }

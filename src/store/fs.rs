@@ -189,13 +189,25 @@ impl Store for FsStore {
         .await
     }
 
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_dir(
+            &self.dir.join(super::SNAPSHOTS_DIR),
+            &format!("{}/", super::SNAPSHOTS_DIR),
+        )
+        .await
+    }
+
     fn location(&self) -> String {
         self.dir.display().to_string()
     }
 
     async fn sweep_leftovers(&self, older_than: std::time::Duration) -> Result<usize, StoreError> {
         let mut removed = 0;
-        for dir in [self.dir.clone(), self.dir.join(super::CHANGES_DIR)] {
+        for dir in [
+            self.dir.clone(),
+            self.dir.join(super::CHANGES_DIR),
+            self.dir.join(super::SNAPSHOTS_DIR),
+        ] {
             removed += sweep_temporaries(&dir, older_than).await?;
         }
         Ok(removed)

@@ -221,6 +221,11 @@ impl Store for S3Store {
             .await
     }
 
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_under(&format!("{}{}/", self.prefix, super::SNAPSHOTS_DIR))
+            .await
+    }
+
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }

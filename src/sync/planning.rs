@@ -9,8 +9,8 @@ use crate::cache::plan::{FetchReason, StoredEtags};
 use crate::cache::{Failure, IndexEntry, Meta, Slug};
 use crate::composio::cut;
 use crate::composio::UpstreamError;
-use crate::store::ChangesName;
 use crate::store::ETag;
+use crate::store::{ChangesName, SnapshotHash};
 use crate::wire::{AuthConfig, ToolkitSummary};
 use std::collections::HashMap;
 
@@ -37,6 +37,56 @@ pub(super) struct Gathered {
     pub listing: Result<HashMap<String, ToolkitSummary>, UpstreamError>,
     /// Temporary files of killed writes removed on the way.
     pub leftovers_removed: usize,
+    /// The toolkit snapshots the store holds, as listed now.
+    pub snapshots: Vec<(Slug, SnapshotHash)>,
+}
+
+/// The views whose toolkit's snapshot is what the index says, with their
+/// tags: a toolkit without its snapshot (missing, edited, or a meta from
+/// before snapshots) is left out, so the diff repairs it as a missing object.
+pub(super) fn with_snapshots(
+    views: StoredEtags,
+    index: &[IndexEntry],
+    snapshots: &[(Slug, SnapshotHash, String)],
+) -> StoredEtags {
+    let listed: HashMap<(&Slug, &str), &str> = snapshots
+        .iter()
+        .map(|(slug, hash, etag)| ((slug, hash.as_str()), etag.as_str()))
+        .collect();
+    let sound: std::collections::HashSet<&Slug> = index
+        .iter()
+        .filter(|e| {
+            e.snapshot_etag
+                .as_deref()
+                .is_some_and(|want| listed.get(&(&e.slug, e.content_hash.as_str())) == Some(&want))
+        })
+        .map(|e| &e.slug)
+        .collect();
+    let indexed: std::collections::HashSet<&Slug> = index.iter().map(|e| &e.slug).collect();
+    views
+        .into_iter()
+        .filter(|(slug, _)| sound.contains(slug) || !indexed.contains(slug))
+        .collect()
+}
+
+/// Snapshots neither the new index nor the one it replaced names: a killed
+/// sync's, or two publishes old. Those the replaced index names stay one
+/// more sync, for readers still holding its meta (`READ_META_TTL_MS`).
+pub(super) fn unnamed_snapshots(
+    listed: &[(Slug, SnapshotHash)],
+    previous: &[IndexEntry],
+    next: &[IndexEntry],
+) -> Vec<(Slug, SnapshotHash)> {
+    let named: std::collections::HashSet<(&Slug, &str)> = previous
+        .iter()
+        .chain(next)
+        .map(|e| (&e.slug, e.content_hash.as_str()))
+        .collect();
+    listed
+        .iter()
+        .filter(|(slug, hash)| !named.contains(&(slug, hash.as_str())))
+        .cloned()
+        .collect()
 }
 
 /// What this run keeps, fetches and refuses.
@@ -256,6 +306,7 @@ mod tests {
             updated_at: Some("2026-01-01".into()),
             content_hash: format!("hash-{s}"),
             etag: Some(format!("etag-{s}")),
+            snapshot_etag: None,
             synced_at: "2026-11-01T00:00:00.000Z".into(),
             stale: false,
             last_error: None,
@@ -309,6 +360,7 @@ mod tests {
             auth_configs,
             listing,
             leftovers_removed: 0,
+            snapshots: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use super::{Abort, SyncEngine, SyncReport};
 use crate::cache::changes::ChangeRecord;
 use crate::cache::plan::Aggregate;
 use crate::cache::{timestamp, Meta, Slug};
-use crate::store::{ChangesName, ETag, ObjectKey, PutCondition, StoreError};
+use crate::store::{ChangesName, ETag, ObjectKey, PutCondition, SnapshotHash, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -170,6 +170,32 @@ impl SyncEngine {
         // the deletes stay pending in the meta for the next sync.
         tracing::warn!("the lease ran out before pruning; the next sync deletes");
         (Vec::new(), to_delete.iter().map(Slug::to_string).collect())
+    }
+
+    /// Removes snapshots no meta names any more, while the lease holds by the
+    /// clock, bounded in time; what is left is found again by the next sync.
+    pub(super) async fn remove_snapshots_if_held(
+        &self,
+        lease: &super::Lease,
+        unnamed: Vec<(Slug, SnapshotHash)>,
+    ) -> usize {
+        if unnamed.is_empty() || !lease.held_by_clock() {
+            return 0;
+        }
+        let deletes = futures::stream::iter(unnamed)
+            .map(|(slug, hash)| async move {
+                let key = ObjectKey::Snapshot(slug, hash);
+                self.store.delete(&key).await.is_ok()
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<bool>>();
+        match self.bounded(deletes).await {
+            Ok(done) => done.into_iter().filter(|ok| *ok).count(),
+            Err(e) => {
+                tracing::warn!(error = %e, "removing old snapshots ran out of time; the next sync goes on");
+                0
+            }
+        }
     }
 
     /// Deletes, concurrently and bounded in time, the objects the new meta no

@@ -83,6 +83,10 @@ pub struct SyncReport {
     /// Temporary files that killed writes left in a directory store, removed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub leftovers_removed: usize,
+    /// Toolkit snapshots no meta names any more (two publishes old, or a
+    /// killed sync's), removed after the publish.
+    #[serde(default)]
+    pub snapshots_removed: usize,
     /// Change notifications sent after the publish (absent when none are configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<super::NotificationsReport>,
@@ -129,6 +133,7 @@ impl SyncReport {
             changes_recorded: false,
             published: false,
             leftovers_removed: 0,
+            snapshots_removed: 0,
             notifications: None,
             upstream_requests: 0,
             upstream_throttled: 0,

@@ -116,6 +116,12 @@ impl SyncEngine {
         let record = published.changes_record.clone();
         let through = published.meta.last_synced_at.clone();
         (report.removed, report.pending_deletes) = self.prune_if_held(run.lease, to_delete).await;
+        let unnamed = planning::unnamed_snapshots(
+            &gathered.snapshots,
+            &previous.index,
+            &published.meta.toolkits,
+        );
+        report.snapshots_removed = self.remove_snapshots_if_held(run.lease, unnamed).await;
         report.timings.publish = phase.elapsed().as_millis() as u64;
         report.notified(self.notify(record.as_ref(), &through).await);
         Ok(())
@@ -124,9 +130,10 @@ impl SyncEngine {
     /// Gather: the published meta, the store's listing and the Composio
     /// listings (already in flight), at once.
     async fn gather(&self, listings: AbortOnDropHandle<Listings>) -> Result<Gathered, Abort> {
-        let (previous, stored, listings, leftovers) = tokio::join!(
+        let (previous, stored, snapshots, listings, leftovers) = tokio::join!(
             self.read_previous(),
             self.bounded(self.store.list()),
+            self.bounded(self.store.list_snapshots()),
             listings,
             self.sweep_leftovers()
         );
@@ -134,13 +141,21 @@ impl SyncEngine {
         let (auth_configs, listing) =
             listings.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
         let auth_configs = auth_configs.map_err(Abort::AuthConfigs)?;
-        let stored: StoredEtags = stored??
+        let views: StoredEtags = stored??
             .into_iter()
             .filter_map(|o| match o.key {
                 ObjectKey::Toolkit(slug) => Some((slug, o.etag.0)),
                 _ => None,
             })
             .collect();
+        let snapshots: Vec<_> = snapshots??
+            .into_iter()
+            .filter_map(|o| match o.key {
+                ObjectKey::Snapshot(slug, hash) => Some((slug, hash, o.etag.0)),
+                _ => None,
+            })
+            .collect();
+        let stored = planning::with_snapshots(views, &previous.index, &snapshots);
         let listing = listing.map(|items| {
             items
                 .into_iter()
@@ -153,6 +168,7 @@ impl SyncEngine {
             auth_configs,
             listing,
             leftovers_removed: leftovers,
+            snapshots: snapshots.into_iter().map(|(s, h, _)| (s, h)).collect(),
         })
     }
 

@@ -297,6 +297,9 @@ impl Store for FlakyStore {
         }
         self.inner.list_changes().await
     }
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list_snapshots().await
+    }
     fn location(&self) -> String {
         format!("flaky {}", self.inner.location())
     }
