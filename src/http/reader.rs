@@ -72,9 +72,10 @@ pub struct MetaView {
     search: OnceLock<SearchIndex>,
     /// The name each tool is sent to a model under → its slug, built on first use.
     names: OnceLock<HashMap<String, String>>,
-    /// The change records' names, listed once per meta: records only appear
-    /// with a new one (its own just after it, so a listing without it is
-    /// not kept).
+    /// The change records' names up to the meta's time, listed once per
+    /// meta: a publish writes its record before its meta, so a later record
+    /// is an unpublished sync's (and a listing without the meta's own, a
+    /// record deleted by hand, is not kept).
     changes: OnceLock<Arc<Vec<ChangesName>>>,
 }
 

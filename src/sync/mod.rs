@@ -4,9 +4,11 @@
 //! run's own: which toolkits, which fetched, the next meta); the steps only
 //! sequence the I/O around them, each taking and returning named values.
 //!
-//! Write order is the consistency model: toolkit objects first, the meta last
-//! (compare-and-swap on its ETag), deletions only after the meta no longer
-//! names them. A reader that sees a meta can read every object it names.
+//! Write order is the consistency model: toolkit snapshots (immutable,
+//! named by their content) and views first, then the change record, the
+//! meta last (compare-and-swap on its ETag), deletions only after the meta
+//! no longer names them. A reader that sees a meta reads the snapshots it
+//! names, which no later sync overwrites: one sync's index and objects.
 
 mod fetching;
 mod lease;
