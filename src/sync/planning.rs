@@ -258,6 +258,43 @@ mod tests {
     use crate::cache::plan::Aggregate;
 
     #[test]
+    fn a_toolkit_whose_snapshot_is_not_what_the_index_says_is_repaired_and_old_snapshots_go() {
+        let hash = |h: &str| SnapshotHash::parse(h).unwrap();
+        let mut sound = entry("sound", "1", 1);
+        sound.content_hash = "aa".into();
+        sound.snapshot_etag = Some("s1".into());
+        let mut edited = entry("edited", "1", 1);
+        edited.content_hash = "bb".into();
+        edited.snapshot_etag = Some("s2".into());
+        let mut legacy = entry("legacy", "1", 1);
+        legacy.content_hash = "cc".into();
+        let views: StoredEtags = ["sound", "edited", "legacy", "foreign"]
+            .iter()
+            .map(|s| (slug(s), format!("v-{s}")))
+            .collect();
+        let listed = vec![
+            (slug("sound"), hash("aa"), "s1".to_string()),
+            (slug("edited"), hash("bb"), "by-hand".to_string()),
+            (slug("sound"), hash("99"), "old".to_string()),
+        ];
+        let index = vec![sound.clone(), edited, legacy];
+        let kept = with_snapshots(views, &index, &listed);
+        let kept: Vec<&str> = kept.keys().map(Slug::as_str).collect();
+        assert_eq!(kept, ["foreign", "sound"], "edited and legacy are repaired");
+
+        let listed: Vec<(Slug, SnapshotHash)> =
+            listed.into_iter().map(|(s, h, _)| (s, h)).collect();
+        let mut next = sound.clone();
+        next.content_hash = "dd".into();
+        let gone = unnamed_snapshots(&listed, &index, &[next]);
+        assert_eq!(
+            gone,
+            [(slug("sound"), hash("99"))],
+            "the replaced index's stay one sync"
+        );
+    }
+
+    #[test]
     fn a_publish_is_stamped_after_the_meta_it_replaces_even_with_a_clock_behind() {
         let at = |s: &str| humantime::parse_rfc3339(s).unwrap();
         let previous = "2026-11-01T10:00:00.000Z";
