@@ -62,13 +62,13 @@ pub struct SyncSettings {
 
 /// Store operations a sync may still make after its deadline that must end
 /// while it holds its lease, each bounded by `store_timeout`: the writes in
-/// flight (concurrent: one bound), the lease check and the meta (up to three
-/// puts and two heads): 7, and one to spare. What follows is safe late: the
-/// prune only starts while the lease holds by the clock, the meta was a
-/// compare-and-swap, the release is conditional, and the change record and
-/// the last run are reports. The lease must outlive the deadline by this
-/// many bounds.
-pub const STORE_OPS_AFTER_DEADLINE: u32 = 8;
+/// flight (concurrent: one bound), the lease check, the change record and
+/// the meta (up to three puts and two heads): 8, and one to spare. What
+/// follows is safe late: the prune only starts while the lease holds by the
+/// clock, the meta was a compare-and-swap, the release is conditional, and
+/// the last run is a report. The lease must outlive the deadline by this
+/// many bounds (and the 5 s safety margin).
+pub const STORE_OPS_AFTER_DEADLINE: u32 = 9;
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {

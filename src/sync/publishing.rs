@@ -15,8 +15,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 impl SyncEngine {
-    /// Publish: the lease is confirmed in the store, records a killed sync
-    /// left are removed, this publish's change record is written, and then
+    /// Publish: the lease is confirmed in the store (the records a killed
+    /// sync left were removed during the fetches), this publish's change
+    /// record is written, and then
     /// the next meta, by compare-and-swap on the tag the run started from.
     /// The record goes first so a published change is always in the feed,
     /// whatever dies when; readers and notifications only take records up to
@@ -47,7 +48,6 @@ impl SyncEngine {
             out_of_time,
         };
         let (meta, changes, changes_record) = planning::next_meta(previous, aggregate, context);
-        self.clear_unpublished_records(previous).await?;
         if let Some(name) = &changes_record {
             self.write_change_record(run, name, &meta, &changes).await?;
         }
@@ -97,7 +97,7 @@ impl SyncEngine {
     /// would make them look published). Records past their retention go
     /// too, best effort. Without a previous meta every record goes: the feed
     /// starts again with the cache, whose first record adds every tool.
-    async fn clear_unpublished_records(&self, previous: &Previous) -> Result<(), Abort> {
+    pub(super) async fn clear_unpublished_records(&self, previous: &Previous) -> Result<(), Abort> {
         let published_through = previous.last_synced_at.as_deref().unwrap_or_default();
         let oldest_kept = timestamp(SystemTime::now() - self.settings.changes_retention);
         let listed = self.bounded(self.store.list_changes()).await??;

@@ -83,11 +83,17 @@ impl SyncEngine {
         });
 
         let phase = Instant::now();
-        let mut fetched = self.fetch_all(run, &gathered, plan.to_fetch).await;
+        // Before the deadline and beside the fetches: the records a killed
+        // sync left go while Composio is being read, not after the deadline.
+        let (mut fetched, cleared) = tokio::join!(
+            self.fetch_all(run, &gathered, plan.to_fetch),
+            self.clear_unpublished_records(&gathered.previous)
+        );
         report.fetched_all(&mut fetched, phase.elapsed());
         if let Some(abort) = fetched.store_failure {
             return Err(abort);
         }
+        cleared?;
 
         let previous = &gathered.previous;
         let aggregate = plan::aggregate(
