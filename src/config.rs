@@ -3,7 +3,7 @@
 //! configuration table is checked against by a test.
 
 use crate::cache::Slug;
-use crate::composio::{ApiKey, ClientConfig};
+use crate::composio::{ApiKey, ApiVersion, ClientConfig};
 use crate::notify::WebhookSecret;
 use crate::store::validate_prefix;
 use crate::sync::{SyncSettings, STORE_OPS_AFTER_DEADLINE};
@@ -18,6 +18,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_API_KEY", NONE, "Composio project API key; needed to sync, never logged (local runs)"),
     ("COMPOSIO_API_KEY_SECRET", NONE, "Secrets Manager secret (name or ARN) holding the key, read once at start when COMPOSIO_API_KEY is unset: the bare key, or JSON with `COMPOSIO_API_KEY` or `apiKey` (the deployed sync function)"),
     ("COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio API base URL; https, or plain http to loopback only (the emulator)"),
+    ("COMPOSIO_API_VERSION", "v3.1", "Composio REST API version the client speaks: `v3.1` (current) or `v3` (previous, still supported); `toolkit_versions=latest` is sent on both"),
     ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool", "comma-separated toolkits that need no auth config"),
     ("COMPOSIO_MAX_RPS", "25", "ceiling of the client's request rate per process (0 = none); it adapts below this to what the server signals; 25/s = 1,500/min, under the starter plan's 2,000/min"),
     ("COMPOSIO_BURST", "50", "requests sent at once before the rate applies"),
@@ -98,6 +99,7 @@ pub struct ComposioConfig {
     /// Where to read the key when `api_key` is unset (Secrets Manager).
     pub api_key_secret: Option<String>,
     pub base_url: String,
+    pub api_version: ApiVersion,
     pub no_auth_toolkits: Vec<Slug>,
     pub max_rps: Option<u32>,
     pub burst: u32,
@@ -264,6 +266,7 @@ impl Config {
         let c = &self.composio;
         let key = c.api_key.clone().ok_or(ConfigError::MissingApiKey)?;
         let mut client = ClientConfig::new(c.base_url.clone(), key);
+        client.api_version = c.api_version;
         client.page_limit = c.page_limit;
         client.max_rps = c.max_rps;
         client.burst = c.burst;
@@ -316,9 +319,18 @@ fn composio<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ComposioCon
         });
     }
     let max_rps = vars.number("COMPOSIO_MAX_RPS")?;
+    let api_version = vars
+        .text("COMPOSIO_API_VERSION")
+        .unwrap_or_default()
+        .parse::<ApiVersion>()
+        .map_err(|reason| ConfigError::Invalid {
+            name: "COMPOSIO_API_VERSION",
+            reason,
+        })?;
     Ok(ComposioConfig {
         api_key: (vars.get)("COMPOSIO_API_KEY").and_then(ApiKey::new),
         api_key_secret: vars.text("COMPOSIO_API_KEY_SECRET"),
+        api_version,
         base_url,
         no_auth_toolkits,
         max_rps: (max_rps > 0).then_some(max_rps.min(u64::from(u32::MAX)) as u32),
@@ -545,6 +557,7 @@ mod tests {
             ("CACHE_BUCKET", "my-bucket"),
             ("CACHE_PREFIX", "p/"),
             ("CACHE_S3_FORCE_PATH_STYLE", "true"),
+            ("COMPOSIO_API_VERSION", "v3"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool, codeinterpreter"),
             ("COMPOSIO_MAX_RPS", "0"),
             ("SYNC_MAX_SHRINK", "80%"),
@@ -560,6 +573,7 @@ mod tests {
         );
         assert_eq!(c.composio.no_auth_toolkits.len(), 2);
         assert_eq!(c.composio.max_rps, None);
+        assert_eq!(c.composio.api_version, crate::composio::ApiVersion::V3);
         assert_eq!(c.sync.max_shrink, 0.8);
     }
 
@@ -569,6 +583,7 @@ mod tests {
             ("SYNC_CONCURRENCY", "lots"),
             ("SYNC_CONCURRENCY", "0"),
             ("CACHE_PREFIX", "../x/"),
+            ("COMPOSIO_API_VERSION", "v4"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "../etc"),
             ("COMPOSIO_BASE_URL", "ftp://x"),
             ("COMPOSIO_BASE_URL", "http://backend.composio.dev"),

@@ -156,6 +156,7 @@ mod tests {
             stale: false,
             last_error: None,
             tools,
+            triggers: Vec::new(),
         }
     }
 

@@ -11,7 +11,10 @@ pub use mapping::{
     content_hash, known_tools, map_toolkit, EncodedToolkit, KnownTools, MappingError, ToolkitInfo,
     UpstreamToolkit,
 };
-pub use model::{CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, Meta, ToolEntry};
+pub use model::{
+    CachedToolSchema, CachedToolkit, CachedTriggerType, Category, Failure, IndexEntry, Meta,
+    ToolEntry, TriggerEntry,
+};
 pub use slug::{Slug, SlugError, ToolSlug, MAX_SLUG_LEN, MAX_TOOL_SLUG_LEN};
 
 /// RFC 3339 with milliseconds, as the replaced system wrote `lastSyncedAt`.

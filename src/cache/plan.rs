@@ -345,6 +345,7 @@ mod tests {
             stale: false,
             last_error: None,
             tools: vec![],
+            triggers: vec![],
         }
     }
 

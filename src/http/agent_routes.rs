@@ -3,16 +3,15 @@
 //! changed. All from the cache; none of it calls Composio.
 
 use super::answer::{
-    bundle_bytes, bundle_of, conditional, requested, unindexed_etag, BundleAnswer, ReadState,
-    Requested,
+    answer_from_meta, bundle_bytes, bundle_of, requested, BundleAnswer, ReadState, Requested,
 };
 use super::extract::{toolkit_slug, Params};
 use super::reader::{MetaView, ReadError};
-use super::representation::{Encoding, Validators};
+use super::representation::Encoding;
 use super::{ApiError, ErrorAnswer};
 use crate::agent::{Bundle, Format};
 use crate::cache::changes::{ChangeKind, ChangeRecord};
-use crate::cache::{content_hash, timestamp, CachedToolSchema, ToolSlug};
+use crate::cache::{timestamp, CachedToolSchema, ToolSlug};
 use crate::search::Hit;
 use crate::store::ChangesName;
 use axum::extract::State;
@@ -135,34 +134,6 @@ fn cursor_of(prefix: &str, cursor: &str) -> Result<String, ApiError> {
         .and_then(|t| t.strip_prefix(':'))
         .map(str::to_owned)
         .ok_or_else(bad)
-}
-
-/// Answers from the meta have the meta's version in their tag.
-fn meta_validators(view: &MetaView, what: &str) -> Validators {
-    Validators {
-        etag: content_hash(format!("{}|{what}", view.version).as_bytes())[..32].to_owned(),
-        last_modified: view.last_synced,
-    }
-}
-
-async fn answer_from_meta<F>(
-    s: &ReadState,
-    headers: &HeaderMap,
-    view: &MetaView,
-    stale: bool,
-    what: &str,
-    build: F,
-) -> Result<Response, ApiError>
-where
-    F: std::future::Future<Output = Result<(Vec<u8>, bool), ReadError>>,
-{
-    let validators = meta_validators(view, what);
-    conditional(s, headers, stale, validators, |encoding| async move {
-        let (body, kept) = s.reader.from_meta(view, what, encoding, build).await?;
-        let etag = (!kept).then(|| unindexed_etag(&body));
-        Ok((body, etag))
-    })
-    .await
 }
 
 /// Several tools at once, or a search.

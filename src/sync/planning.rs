@@ -110,6 +110,25 @@ pub(super) fn plan_run(
     })
 }
 
+/// The toolkits to fetch whose trigger types are to be asked for: those the
+/// listing counts any for, or gives no count, or does not name (deprecated).
+pub(super) fn with_triggers(
+    to_fetch: &[(Slug, FetchReason)],
+    listing: Option<&HashMap<String, ToolkitSummary>>,
+) -> Vec<Slug> {
+    to_fetch
+        .iter()
+        .map(|(slug, _)| slug)
+        .filter(|slug| {
+            let count = listing
+                .and_then(|l| l.get(slug.as_str()))
+                .map(|t| t.meta.triggers_count.as_ref().and_then(|n| n.as_u64()));
+            !matches!(count, Some(Some(0)))
+        })
+        .cloned()
+        .collect()
+}
+
 fn listed(summary: &ToolkitSummary) -> Listed {
     Listed {
         version: summary.meta.version.clone(),
@@ -226,6 +245,7 @@ mod tests {
             stale: false,
             last_error: None,
             tools: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 
