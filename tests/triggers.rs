@@ -332,3 +332,91 @@ async fn a_v3_only_server_is_synced_with_api_version_v3_and_refuses_v3_1() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn the_change_feed_reports_trigger_types_apart_and_search_finds_them() {
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    let first = engine.run(SyncRequest::full()).await.unwrap();
+    let counts = first.changes.unwrap();
+    assert_eq!(
+        (counts.added, counts.triggers.added),
+        (885, 6),
+        "tools apart"
+    );
+
+    emu.remove_trigger("github", "GITHUB_STAR_ADDED_EVENT");
+    emu.edit_trigger_description("github", "GITHUB_COMMIT_EVENT", "a new commit, reworded");
+    let second = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(second.success, "{second:?}");
+    let counts = second.changes.unwrap();
+    assert_eq!(
+        (counts.added, counts.removed, counts.changed),
+        (0, 0, 0),
+        "no tool changed"
+    );
+    assert_eq!(
+        (counts.triggers.removed, counts.triggers.changed),
+        (1, 1),
+        "{counts:?}"
+    );
+
+    let base = serve(read_router(store)).await;
+    let http = composio_schema_cache::tls::http_client();
+    let feed: Value = http
+        .get(format!("{base}/changes?since=1970-01-01T00:00:00Z&limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let triggers: Vec<(&str, &str)> = feed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["subject"] == "trigger" && c["kind"] != "added")
+        .map(|c| (c["tool"].as_str().unwrap(), c["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            ("GITHUB_COMMIT_EVENT", "changed"),
+            ("GITHUB_STAR_ADDED_EVENT", "removed")
+        ]
+    );
+
+    let found: Value = http
+        .get(format!("{base}/tools?q=new%20commit&kind=trigger"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results = found["results"].as_array().unwrap();
+    assert_eq!(results[0]["slug"], "GITHUB_COMMIT_EVENT", "{found}");
+    assert!(results.iter().all(|h| h["kind"] == "trigger"));
+    let tools: Value = http
+        .get(format!("{base}/tools?q=new%20commit"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tools["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["kind"] == "tool"));
+    for bad in ["kind=event", "kind=trigger&format=openai"] {
+        let answer = http
+            .get(format!("{base}/tools?q=commit&{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{bad}");
+    }
+}

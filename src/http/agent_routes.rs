@@ -60,6 +60,9 @@ pub struct ToolsParams {
     limit: Option<u32>,
     /// Search only: the `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Search only: `tool` (the default) or `trigger` (trigger types: see
+    /// `GET /triggers/{slug}`; no `format`).
+    kind: Option<String>,
     /// Answer a bundle in this provider format (a batch's tools, or a search's top `limit`).
     format: Option<String>,
     /// With `format=openai` or `openai-responses`: OpenAI strict mode.
@@ -169,9 +172,13 @@ async fn tools(
     }
     match (params.slugs.as_deref(), params.q.as_deref()) {
         (Some(slugs), None) => {
-            if params.toolkit.is_some() || params.limit.is_some() || params.cursor.is_some() {
+            if params.toolkit.is_some()
+                || params.limit.is_some()
+                || params.cursor.is_some()
+                || params.kind.is_some()
+            {
                 return Err(ApiError::BadRequest(
-                    "toolkit, limit and cursor go with q (search), not with slugs".into(),
+                    "toolkit, limit, cursor and kind go with q (search), not with slugs".into(),
                 ));
             }
             let mut wanted: Vec<String> = Vec::new();
@@ -222,15 +229,26 @@ async fn tools(
                     "toolkit {slug} is not in the cache"
                 )));
             }
+            let kind = match params.kind.as_deref() {
+                None => crate::search::Kind::Tool,
+                Some(raw) => raw.parse().map_err(ApiError::BadRequest)?,
+            };
+            if kind == crate::search::Kind::Trigger && requested.is_some() {
+                return Err(ApiError::BadRequest(
+                    "format bundles tools: search trigger types without it".into(),
+                ));
+            }
             let search = Search {
                 q: q.chars().take(500).collect(),
                 toolkit: toolkit.map(|t| t.as_str().to_owned()),
+                kind,
                 offset,
                 limit,
             };
             let what = format!(
-                "search|{}|{}|{offset}|{limit}|{}|{}|{call_id}",
+                "search|{}|{}|{}|{offset}|{limit}|{}|{}|{call_id}",
                 search.q,
+                kind.as_str(),
                 search.toolkit.as_deref().unwrap_or(""),
                 requested.map(|r| r.tag()).unwrap_or_default(),
                 search_result,
@@ -280,6 +298,7 @@ async fn tools(
 struct Search {
     q: String,
     toolkit: Option<String>,
+    kind: crate::search::Kind,
     offset: usize,
     limit: usize,
 }
@@ -289,7 +308,7 @@ impl Search {
         view.search_index().search(
             &crate::search::Query::new(&self.q)
                 .toolkit(self.toolkit.as_deref())
-                .kind(Some(crate::search::Kind::Tool))
+                .kind(Some(self.kind))
                 .offset(self.offset)
                 .limit(self.limit),
         )
@@ -478,10 +497,18 @@ pub struct FeedChange {
     /// When the sync that saw it published.
     pub at: String,
     pub toolkit: String,
+    /// The tool's slug, or the trigger type's when `subject` is `trigger`.
     pub tool: String,
     pub kind: ChangeKind,
     pub from_version: Option<String>,
     pub to_version: Option<String>,
+    /// `trigger` for a trigger type's change (added, removed or changed);
+    /// absent for a tool's.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::cache::changes::Subject::is_tool"
+    )]
+    pub subject: crate::cache::changes::Subject,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -591,6 +618,7 @@ async fn changes(
                         kind: change.kind,
                         from_version: change.from_version,
                         to_version: change.to_version,
+                        subject: change.subject,
                     });
                 }
             }

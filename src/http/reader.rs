@@ -180,14 +180,23 @@ impl MetaView {
     pub fn search_index(&self) -> &SearchIndex {
         self.search.get_or_init(|| {
             SearchIndex::build(self.meta.toolkits.iter().flat_map(|e| {
-                e.tools.iter().map(move |t| Document {
+                let tools = e.tools.iter().map(move |t| Document {
                     kind: Kind::Tool,
                     slug: &t.slug,
                     name: &t.name,
                     description: &t.description,
                     toolkit_slug: e.slug.as_str(),
                     toolkit_name: &e.name,
-                })
+                });
+                let triggers = e.triggers.iter().map(move |t| Document {
+                    kind: Kind::Trigger,
+                    slug: &t.slug,
+                    name: &t.name,
+                    description: &t.description,
+                    toolkit_slug: e.slug.as_str(),
+                    toolkit_name: &e.name,
+                });
+                tools.chain(triggers)
             }))
         })
     }
