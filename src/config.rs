@@ -28,6 +28,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_RETRY_BUDGET_MS", "60000", "total time one call may spend waiting to retry, 429 pauses included"),
     ("COMPOSIO_MAX_BODY_BYTES", "33554432", "largest upstream response body accepted"),
     ("COMPOSIO_PAGE_LIMIT", "1000", "page size asked of list calls (the API's maximum is 1000)"),
+    ("SYNC_SCOPE", "project", "which toolkits are synced: `project` (its auth configs' toolkits and the no-auth ones) or `catalog` (every toolkit Composio lists, deprecated ones included, and the project's); the shrink guard, pruning and the change feed follow it"),
+    ("SYNC_TOOLKITS", NONE, "comma-separated toolkits to sync instead of a scope (no auth-config call); wins over SYNC_SCOPE"),
     ("SYNC_CONCURRENCY", "32", "toolkits fetched at once (their requests still pass the shared rate limit)"),
     ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
     ("SYNC_STORE_TIMEOUT_MS", "15000", "bound of each store operation of a sync, so work after its deadline is bounded"),
@@ -114,6 +116,7 @@ pub struct ComposioConfig {
 /// The engine: how much at once, how long, how safely.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
+    pub scope: crate::sync::Scope,
     pub changes_retention: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
@@ -280,6 +283,7 @@ impl Config {
 
     pub fn sync_settings(&self) -> SyncSettings {
         SyncSettings {
+            scope: self.sync.scope.clone(),
             no_auth_toolkits: self.composio.no_auth_toolkits.clone(),
             concurrency: self.sync.concurrency,
             lease_ttl: self.sync.lease_ttl,
@@ -344,6 +348,40 @@ fn composio<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ComposioCon
     })
 }
 
+fn slug_list<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    name: &'static str,
+) -> Result<Vec<Slug>, ConfigError> {
+    vars.text(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Slug::parse(s).map_err(|e| ConfigError::Invalid {
+                name,
+                reason: format!("{s:?}: {e}"),
+            })
+        })
+        .collect()
+}
+
+fn scope<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<crate::sync::Scope, ConfigError> {
+    use crate::sync::Scope;
+    let explicit = slug_list(vars, "SYNC_TOOLKITS")?;
+    if !explicit.is_empty() {
+        return Ok(Scope::Toolkits(explicit));
+    }
+    match vars.text("SYNC_SCOPE").unwrap_or_default().as_str() {
+        "project" => Ok(Scope::Project),
+        "catalog" => Ok(Scope::Catalog),
+        other => Err(ConfigError::Invalid {
+            name: "SYNC_SCOPE",
+            reason: format!("{other:?}: use project or catalog (or SYNC_TOOLKITS for a list)"),
+        }),
+    }
+}
+
 fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, ConfigError> {
     let timeout = vars.ms("SYNC_TIMEOUT_MS")?;
     let store_timeout = vars.ms("SYNC_STORE_TIMEOUT_MS")?;
@@ -378,6 +416,7 @@ fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, Con
             vars.ranged("CHANGES_RETENTION_DAYS", 1..=3650)? * 24 * 3600,
         ),
         concurrency: vars.ranged("SYNC_CONCURRENCY", 1..=256)? as usize,
+        scope: scope(vars)?,
         timeout,
         store_timeout,
         lease_ttl,
@@ -584,6 +623,8 @@ mod tests {
             ("SYNC_CONCURRENCY", "0"),
             ("CACHE_PREFIX", "../x/"),
             ("COMPOSIO_API_VERSION", "v4"),
+            ("SYNC_SCOPE", "everything"),
+            ("SYNC_TOOLKITS", "github,../x"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "../etc"),
             ("COMPOSIO_BASE_URL", "ftp://x"),
             ("COMPOSIO_BASE_URL", "http://backend.composio.dev"),

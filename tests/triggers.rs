@@ -10,7 +10,7 @@ use composio_schema_cache::emulator::{
 };
 use composio_schema_cache::http::{router, CacheReader, ReaderConfig, BASE};
 use composio_schema_cache::store::{MemoryStore, Store};
-use composio_schema_cache::sync::{SyncEngine, SyncRequest};
+use composio_schema_cache::sync::{Scope, SyncEngine, SyncRequest};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -365,7 +365,9 @@ async fn the_change_feed_reports_trigger_types_apart_and_search_finds_them() {
     let base = serve(read_router(store)).await;
     let http = composio_schema_cache::tls::http_client();
     let feed: Value = http
-        .get(format!("{base}/changes?since=1970-01-01T00:00:00Z&limit=1000"))
+        .get(format!(
+            "{base}/changes?since=1970-01-01T00:00:00Z&limit=1000"
+        ))
         .send()
         .await
         .unwrap()
@@ -419,4 +421,56 @@ async fn the_change_feed_reports_trigger_types_apart_and_search_finds_them() {
             .unwrap();
         assert_eq!(answer.status(), 400, "{bad}");
     }
+}
+
+fn engine_scoped(emu: &Emulator, store: Arc<dyn Store>, scope: Scope) -> SyncEngine {
+    let mut settings = settings();
+    settings.scope = scope;
+    SyncEngine::new(client(emu), store, settings)
+}
+
+#[tokio::test]
+async fn the_scope_decides_the_toolkits_and_the_guard_prune_and_feed_follow_it() {
+    let emu = emulator().await;
+    emu.set_auth_configs(vec!["github".into()]);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+
+    let project = engine_scoped(&emu, store.clone(), Scope::Project);
+    let report = project.run(SyncRequest::full()).await.unwrap();
+    assert_eq!(report.toolkits, 2, "github and the no-auth browser_tool");
+
+    let catalog = engine_scoped(&emu, store.clone(), Scope::Catalog);
+    let report = catalog.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success, "{report:?}");
+    assert_eq!(report.toolkits, 7, "every listed toolkit");
+
+    emu.reset_stats();
+    let slug = |s: &str| composio_schema_cache::cache::Slug::parse(s).unwrap();
+    let explicit = engine_scoped(
+        &emu,
+        store.clone(),
+        Scope::Toolkits(vec![slug("github"), slug("linkedin")]),
+    );
+    let refused = explicit.run(SyncRequest::default()).await.unwrap();
+    assert!(!refused.success, "dropping 5 of 7 needs --allow-shrink");
+    assert_eq!(meta(&*store).await.unwrap().toolkits.len(), 7);
+    assert_eq!(emu.stats().by_route.get("auth_configs"), None);
+    let shrunk = explicit
+        .run(SyncRequest {
+            allow_shrink: true,
+            ..SyncRequest::default()
+        })
+        .await
+        .unwrap();
+    assert!(shrunk.success, "{shrunk:?}");
+    let kept: Vec<String> = meta(&*store)
+        .await
+        .unwrap()
+        .toolkits
+        .iter()
+        .map(|e| e.slug.to_string())
+        .collect();
+    assert_eq!(kept, ["github", "linkedin"]);
+    assert_eq!(shrunk.removed.len(), 5, "pruned: {shrunk:?}");
+    assert_eq!(shrunk.changes.unwrap().removed, 9 + 18 + 8 + 14 + 1);
 }
