@@ -113,6 +113,11 @@ impl ChangeCounts {
         counts
     }
 
+    /// The tools' changes alone.
+    pub fn tools_total(&self) -> usize {
+        self.added + self.removed + self.changed + self.deprecated
+    }
+
     /// Every change, trigger types' included.
     pub fn total(&self) -> usize {
         self.added + self.removed + self.changed + self.deprecated + self.triggers.total()
