@@ -474,3 +474,26 @@ async fn the_scope_decides_the_toolkits_and_the_guard_prune_and_feed_follow_it()
     assert_eq!(shrunk.removed.len(), 5, "pruned: {shrunk:?}");
     assert_eq!(shrunk.changes.unwrap().removed, 9 + 18 + 8 + 14 + 1);
 }
+
+#[tokio::test]
+async fn past_sixty_toolkits_with_triggers_the_unfiltered_listing_is_paged_instead() {
+    // 200 toolkits, every third with three trigger types: 67 toolkits, 201 types.
+    let catalog = Catalog::synthetic(&Catalog::sample(), 200, 1);
+    assert_eq!(catalog.total_triggers(), 201);
+    let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
+    emu.set_page_cap(100);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let mut settings = settings();
+    settings.no_auth_toolkits.clear();
+    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    let report = engine.run(SyncRequest::full()).await.unwrap();
+    assert!(report.success && report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        emu.stats().by_route.get("triggers_types"),
+        Some(&3),
+        "⌈201 / 100⌉ pages, not one call per 60 toolkits"
+    );
+    let meta = meta(&*store).await.unwrap();
+    let total: usize = meta.toolkits.iter().map(|e| e.triggers.len()).sum();
+    assert_eq!(total, 201);
+}
