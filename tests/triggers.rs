@@ -497,3 +497,20 @@ async fn past_sixty_toolkits_with_triggers_the_unfiltered_listing_is_paged_inste
     let total: usize = meta.toolkits.iter().map(|e| e.triggers.len()).sum();
     assert_eq!(total, 201);
 }
+
+#[tokio::test]
+async fn a_tool_composio_deprecates_reads_as_deprecated_not_removed() {
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    assert!(engine.run(SyncRequest::full()).await.unwrap().success);
+    emu.deprecate_tool("linkedin", "LINKEDIN_GET_MY_INFO");
+    emu.bump_version("linkedin");
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    let counts = report.changes.unwrap();
+    assert_eq!(
+        (counts.deprecated, counts.removed),
+        (1, 0),
+        "listed with include_deprecated=true: {counts:?}"
+    );
+}

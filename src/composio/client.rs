@@ -231,9 +231,12 @@ impl ComposioClient {
     pub async fn list_tools(&self, slug: &Slug) -> Result<Vec<Tool>, UpstreamError> {
         // `toolkit_versions=latest` or v3 serves the base version (v3.1
         // defaults to it; harmless there); never `important`.
+        // `include_deprecated=true`: a tool Composio deprecates would vanish
+        // from the default listing and read as removed, not deprecated.
         let query = [
             ("toolkit_slug", slug.as_str()),
             ("toolkit_versions", "latest"),
+            ("include_deprecated", "true"),
         ];
         self.get_all_pages(&self.path("tools"), &query).await
     }

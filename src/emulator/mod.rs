@@ -343,6 +343,15 @@ impl Emulator {
         }
     }
 
+    /// Marks one tool deprecated: the default tool listing leaves it out.
+    pub fn deprecate_tool(&self, toolkit: &str, tool: &str) {
+        if let Some(t) = self.lock().config.catalog.toolkits.get_mut(toolkit) {
+            if let Some(found) = t.tools.iter_mut().find(|x| x.slug == tool) {
+                found.is_deprecated = true;
+            }
+        }
+    }
+
     /// Removes one trigger type, under a new version of its toolkit.
     pub fn remove_trigger(&self, toolkit: &str, trigger: &str) {
         if let Some(t) = self.lock().config.catalog.toolkits.get_mut(toolkit) {
@@ -902,6 +911,10 @@ async fn tools(
         };
         if q.important.as_deref() == Some("true") {
             tools.truncate(3);
+        }
+        // Deprecated tools are left out unless asked for, as Composio does.
+        if q.include_deprecated.as_deref() != Some("true") {
+            tools.retain(|t| !t.is_deprecated);
         }
         (tools, inner.config.page_cap)
     };
