@@ -228,7 +228,7 @@ async fn trigger_routes_page_revalidate_compress_and_keep_the_schemas_exactly() 
         serde_json::from_reader(flate2::read::GzDecoder::new(&bytes[..])).unwrap();
     assert_eq!(unzipped, one);
 
-    // The document names both routes.
+    // The document names both routes, with the answers' field names as served.
     let doc: Value = get("/openapi.json".into())
         .await
         .unwrap()
@@ -239,6 +239,17 @@ async fn trigger_routes_page_revalidate_compress_and_keep_the_schemas_exactly() 
         assert!(
             doc["paths"][format!("{BASE}/{path}")].is_object(),
             "{path} documented"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("CachedTriggerType", "type"),
+        ("TriggerSummary", "toolkitSlug"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field}: {}",
+            schemas[schema]
         );
     }
 }
