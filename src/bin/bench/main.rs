@@ -128,6 +128,8 @@ async fn main() -> Result<(), String> {
     if args.only_scale {
         let latency = Duration::from_millis(20);
         sync::scale_run(&self_exe, (1000, 25, Some(2000)), latency, &mut table).await?;
+        let big = Catalog::synthetic(&catalog, 1000, 25);
+        reads::latencies(&big, "1000 toolkits", 200, &mut table).await?;
         reads::cold_start(&exe_dir, 20, &mut table).await?;
         println!("{}", table.markdown());
         return Ok(());
