@@ -6,7 +6,7 @@ use crate::cache::Slug;
 use crate::composio::{ApiKey, ApiVersion, ClientConfig};
 use crate::notify::WebhookSecret;
 use crate::store::validate_prefix;
-use crate::sync::{SyncSettings, STORE_OPS_AFTER_DEADLINE};
+use crate::sync::{SyncSettings, LEASE_SAFETY, STORE_OPS_AFTER_DEADLINE};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,9 +31,10 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SYNC_SCOPE", "project", "which toolkits are synced: `project` (its auth configs' toolkits and the no-auth ones) or `catalog` (every toolkit Composio lists, deprecated ones included, and the project's); the shrink guard, pruning and the change feed follow it"),
     ("SYNC_TOOLKITS", NONE, "comma-separated toolkits to sync instead of a scope (no auth-config call); wins over SYNC_SCOPE"),
     ("SYNC_CONCURRENCY", "32", "toolkits fetched at once (their requests still pass the shared rate limit)"),
-    ("SYNC_TIMEOUT_MS", "780000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
+    ("SYNC_TIMEOUT_MS", "760000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
     ("SYNC_STORE_TIMEOUT_MS", "15000", "bound of each store operation of a sync, so work after its deadline is bounded"),
-    ("SYNC_LEASE_TTL_MS", "900000", "how long a sync lease holds if its holder dies; must cover SYNC_TIMEOUT_MS plus 8 store operations"),
+    ("SYNC_LEASE_TTL_MS", "900000", "the longest a sync lease holds; must cover SYNC_TIMEOUT_MS, 9 store operations (SYNC_STORE_TIMEOUT_MS each) and the lease's 5 s safety margin"),
+    ("SYNC_LEASE_HEARTBEAT_MS", "5000", "how often a running sync renews its lease (100 to 60000); a lease not renewed for two beats, one store operation and the 5 s margin is a dead holder's, taken over at once"),
     ("CHANGES_RETENTION_DAYS", "90", "how long change records (`_changes/`, the change feed) are kept"),
     ("SYNC_MAX_SHRINK", "50", "largest share (percent) of the published toolkits a sync may drop; more publishes nothing (override: --allow-shrink, allowShrink)"),
     ("CHANGE_EVENT_BUS", NONE, "EventBridge bus (name or ARN; `default` is the account's default bus) that hears of every published change set; unset: no events (the template sets `default`)"),
@@ -122,6 +123,7 @@ pub struct SyncConfig {
     pub timeout: Duration,
     pub store_timeout: Duration,
     pub lease_ttl: Duration,
+    pub heartbeat: Duration,
     pub max_shrink: f64,
 }
 
@@ -287,6 +289,7 @@ impl Config {
             no_auth_toolkits: self.composio.no_auth_toolkits.clone(),
             concurrency: self.sync.concurrency,
             lease_ttl: self.sync.lease_ttl,
+            heartbeat: self.sync.heartbeat,
             timeout: self.sync.timeout,
             max_shrink: self.sync.max_shrink,
             store_timeout: self.sync.store_timeout,
@@ -389,16 +392,21 @@ fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, Con
     // Every mode's deadline is at most SYNC_TIMEOUT_MS (a Lambda's remaining
     // time can only shorten it), and after it only bounded store operations
     // run: the lease must outlive all of them.
-    let longest = timeout + store_timeout * STORE_OPS_AFTER_DEADLINE;
+    let longest = timeout + store_timeout * STORE_OPS_AFTER_DEADLINE + LEASE_SAFETY;
     if lease_ttl < longest {
         return Err(ConfigError::Invalid {
             name: "SYNC_LEASE_TTL_MS",
             reason: format!(
-                "must be at least SYNC_TIMEOUT_MS + {STORE_OPS_AFTER_DEADLINE} × SYNC_STORE_TIMEOUT_MS = {} (the longest a sync can run)",
+                "{} does not cover SYNC_TIMEOUT_MS ({}) + {STORE_OPS_AFTER_DEADLINE} × SYNC_STORE_TIMEOUT_MS ({}) + the lease's {} ms safety margin = {} ms, the longest a sync can run: every sync would stop with \"lease expired\"",
+                lease_ttl.as_millis(),
+                timeout.as_millis(),
+                store_timeout.as_millis(),
+                LEASE_SAFETY.as_millis(),
                 longest.as_millis()
             ),
         });
     }
+    let heartbeat = Duration::from_millis(vars.ranged("SYNC_LEASE_HEARTBEAT_MS", 100..=60_000)?);
     let max_shrink = vars
         .text("SYNC_MAX_SHRINK")
         .unwrap_or_default()
@@ -420,6 +428,7 @@ fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, Con
         timeout,
         store_timeout,
         lease_ttl,
+        heartbeat,
         max_shrink: max_shrink / 100.0,
     })
 }
@@ -646,7 +655,7 @@ mod tests {
 
     #[test]
     fn the_lease_must_outlive_the_longest_sync() {
-        // 780 s + 8 × 15 s = 900 s: the defaults fit exactly.
+        // 760 s + 9 × 15 s + 5 s = 900 s: the defaults fit exactly.
         assert!(config(&[("SYNC_LEASE_TTL_MS", "900000")]).is_ok());
         assert!(config(&[("SYNC_LEASE_TTL_MS", "899999")]).is_err());
         let err = config(&[("SYNC_STORE_TIMEOUT_MS", "20000")]).unwrap_err();
@@ -657,6 +666,30 @@ mod tests {
         assert!(config(&[
             ("SYNC_STORE_TIMEOUT_MS", "20000"),
             ("SYNC_TIMEOUT_MS", "700000")
+        ])
+        .is_ok());
+        // The case: 2000 + 8 × 250 = 4000 fitted without the margin.
+        let err = config(&[
+            ("SYNC_LEASE_TTL_MS", "4000"),
+            ("SYNC_TIMEOUT_MS", "2000"),
+            ("SYNC_STORE_TIMEOUT_MS", "250"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for named in [
+            "SYNC_LEASE_TTL_MS",
+            "4000",
+            "SYNC_TIMEOUT_MS (2000)",
+            "SYNC_STORE_TIMEOUT_MS (250)",
+            "5000 ms safety margin",
+            "= 9250 ms",
+        ] {
+            assert!(err.contains(named), "{named}: {err}");
+        }
+        assert!(config(&[
+            ("SYNC_LEASE_TTL_MS", "9250"),
+            ("SYNC_TIMEOUT_MS", "2000"),
+            ("SYNC_STORE_TIMEOUT_MS", "250"),
         ])
         .is_ok());
     }

@@ -6,6 +6,7 @@
 mod support;
 
 use base64::Engine;
+use bytes::Bytes;
 use composio_schema_cache::composio::ComposioClient;
 use composio_schema_cache::emulator::{Catalog, Emulator, EmulatorConfig};
 use composio_schema_cache::http::{
@@ -156,7 +157,6 @@ async fn a_new_sync_changes_the_tags_of_what_changed_and_only_those() {
 
 #[tokio::test]
 async fn bytes_the_index_does_not_describe_never_carry_its_tags() {
-    // A sync rewrote linkedin and has not published yet (or died).
     let (_emu, store, _engine, _reader, warm) = synced(ReaderConfig::new(Duration::ZERO)).await;
     let paths = [
         "/toolkits/linkedin",
@@ -171,31 +171,58 @@ async fn bytes_the_index_does_not_describe_never_carry_its_tags() {
         assert_eq!(status, 200, "{path}");
         before.push((headers["etag"].clone(), body));
     }
-    let key = ObjectKey::Toolkit(composio_schema_cache::cache::Slug::parse("linkedin").unwrap());
-    let object = store.get(&key).await.unwrap().unwrap();
-    let mut toolkit: Value = serde_json::from_slice(&object.body).unwrap();
-    for tool in toolkit["tools"].as_array_mut().unwrap() {
-        tool["description"] = "rewritten upstream".into();
-    }
-    store
-        .put(
-            &key,
-            serde_json::to_vec(&toolkit).unwrap().into(),
-            PutCondition::Overwrite,
+    let rewritten = |object: Bytes| {
+        let mut toolkit: Value = serde_json::from_slice(&object).unwrap();
+        for tool in toolkit["tools"].as_array_mut().unwrap() {
+            tool["description"] = "rewritten upstream".into();
+        }
+        Bytes::from(serde_json::to_vec(&toolkit).unwrap())
+    };
+    let cold = || {
+        router(
+            Arc::new(CacheReader::new(
+                store.clone(),
+                ReaderConfig::new(Duration::ZERO),
+            )),
+            None,
         )
+    };
+    // A sync rewrote linkedin's plain view and has not published yet (or
+    // died): readers serve the snapshot the meta names, as before.
+    let slug = composio_schema_cache::cache::Slug::parse("linkedin").unwrap();
+    let view = ObjectKey::Toolkit(slug.clone());
+    let object = store.get(&view).await.unwrap().unwrap();
+    store
+        .put(&view, rewritten(object.body), PutCondition::Overwrite)
         .await
         .unwrap();
-    // A warm reader keeps serving the bytes the index describes; a cold one
-    // finds the new object.
-    let cold = router(
-        Arc::new(CacheReader::new(
-            store.clone(),
-            ReaderConfig::new(Duration::ZERO),
-        )),
-        None,
+    let reader = cold();
+    for (path, (etag, body)) in paths.iter().zip(&before) {
+        let (status, headers, now, _) = lambda_get(&reader, &format!("{BASE}{path}"), &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(&now, body, "{path}: the published snapshot's bytes");
+        assert_eq!(&headers["etag"], etag, "{path}: and its tag");
+    }
+    // Its snapshot edited by hand: served as it is, never under the index's tag.
+    let entry = meta(&*store)
+        .await
+        .unwrap()
+        .toolkits
+        .into_iter()
+        .find(|e| e.slug == slug)
+        .unwrap();
+    let snapshot = ObjectKey::Snapshot(
+        slug,
+        composio_schema_cache::store::SnapshotHash::parse(&entry.content_hash).unwrap(),
     );
+    let object = store.get(&snapshot).await.unwrap().unwrap();
+    store
+        .put(&snapshot, rewritten(object.body), PutCondition::Overwrite)
+        .await
+        .unwrap();
+    let reader = cold();
     for (path, (etag, body)) in paths.iter().zip(before) {
-        let (status, headers, now, _) = lambda_get(&cold, &format!("{BASE}{path}"), &[]).await;
+        let (status, headers, now, _) = lambda_get(&reader, &format!("{BASE}{path}"), &[]).await;
         assert_eq!(status, 200, "{path}");
         assert_ne!(now, body, "{path}: the bytes changed");
         assert_ne!(headers["etag"], etag, "{path}: so did the tag");
@@ -203,31 +230,40 @@ async fn bytes_the_index_does_not_describe_never_carry_its_tags() {
 }
 
 #[tokio::test]
-async fn a_toolkit_pruned_after_the_reader_loaded_its_meta_is_a_404_not_an_outage() {
-    let (emu, _store, engine, _reader, router) =
+async fn a_reader_holding_the_meta_of_a_pruned_toolkit_serves_its_snapshot_then_404_not_an_outage()
+{
+    let (emu, _store, engine, reader, router) =
         synced(ReaderConfig::new(Duration::from_secs(600))).await;
     assert_eq!(lambda_get(&router, BASE, &[]).await.0, 200);
+    let get = |path: &str| {
+        let url = format!("{BASE}{path}");
+        let router = router.clone();
+        async move { lambda_get(&router, &url, &[]).await }
+    };
+    let (_, _, published, _) = get("/toolkits/linkedin").await;
     emu.set_auth_configs(vec!["github".into()]);
     let request = SyncRequest {
         allow_shrink: true,
         ..SyncRequest::default()
     };
-    let report = engine.run(request).await.unwrap();
+    let report = engine.run(request.clone()).await.unwrap();
     assert!(
         report.removed.contains(&"linkedin".to_string()),
         "{report:?}"
     );
-    // The reader still holds the meta that named linkedin.
-    let (status, headers, _, _) =
-        lambda_get(&router, &format!("{BASE}/toolkits/linkedin"), &[]).await;
+    // The reader still holds the meta that named linkedin: its snapshot is
+    // kept one more publish, so that meta's answers stay whole.
+    let (status, _, body, _) = get("/toolkits/linkedin").await;
+    assert_eq!((status, body), (200, published));
+    // Two publishes on, the snapshot is gone: a reader that must read it
+    // again (its answer evicted) revalidates its meta: 404, not 503.
+    let report = engine.run(request).await.unwrap();
+    assert!(report.snapshots_removed >= 1, "{report:?}");
+    reader.clear_answers();
+    let (status, headers, _, _) = get("/toolkits/linkedin").await;
     assert_eq!(status, 404);
     assert_eq!(headers["cache-control"], "no-store");
-    assert_eq!(
-        lambda_get(&router, &format!("{BASE}/toolkits/github"), &[])
-            .await
-            .0,
-        200
-    );
+    assert_eq!(get("/toolkits/github").await.0, 200);
 }
 
 #[tokio::test]

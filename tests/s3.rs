@@ -52,6 +52,12 @@ async fn a_sync_into_s3_writes_the_reference_layout() {
     let changes = store.list_changes().await.unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(report.changes.unwrap().added, 885);
+    // The snapshots readers serve, one per toolkit, named by the meta.
+    let (snapshots, keys): (Vec<&str>, Vec<&str>) = keys
+        .into_iter()
+        .partition(|k| k.starts_with("composio-schemas/_objects/"));
+    assert_eq!(snapshots.len(), 7, "{snapshots:?}");
+    assert!(snapshots[2].starts_with("composio-schemas/_objects/firecrawl."));
     assert_eq!(
         keys,
         [
@@ -223,4 +229,106 @@ fn store_bucket(store: &S3Store) -> String {
         .next()
         .unwrap()
         .to_owned()
+}
+
+/// A server in front of moto that answers ListObjectsV2 without ETags, as
+/// s3s-fs 0.14.1 does; everything else passes through unchanged.
+async fn without_listed_etags(upstream: &str) -> String {
+    use axum::body::Bytes;
+    use axum::extract::{Request, State};
+    use axum::response::{IntoResponse, Response};
+    #[derive(Clone)]
+    struct Upstream(String, reqwest::Client);
+    async fn forward(State(Upstream(base, http)): State<Upstream>, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+        let target = format!("{base}{}", parts.uri.path_and_query().unwrap());
+        let mut forwarded = http.request(parts.method.clone(), &target).body(body);
+        for (name, value) in &parts.headers {
+            if name != "host" {
+                forwarded = forwarded.header(name, value);
+            }
+        }
+        let answer = forwarded.send().await.unwrap();
+        let listing = parts.uri.query().unwrap_or("").contains("list-type=2");
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let mut body: Bytes = answer.bytes().await.unwrap();
+        if listing {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let stripped = regex_free_strip(&text, "<ETag>", "</ETag>");
+            body = Bytes::from(stripped);
+        }
+        let mut response = (status, body).into_response();
+        for (name, value) in &headers {
+            if name != "content-length" && name != "transfer-encoding" {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        response
+    }
+    fn regex_free_strip(text: &str, open: &str, close: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(open) {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find(close) else {
+                break;
+            };
+            rest = &rest[start + end + close.len()..];
+        }
+        out.push_str(rest);
+        out
+    }
+    let http = composio_schema_cache::tls::http_client_builder()
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(Upstream(upstream.to_owned(), http));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+/// A listing without ETags (s3s-fs) must not read as "every object changed":
+/// the store asks each object's tag with a HEAD, so a re-sync with nothing
+/// changed writes and repairs nothing.
+#[tokio::test]
+async fn a_listing_without_etags_does_not_make_a_quiet_resync_rewrite_everything() {
+    let proxy = without_listed_etags(shared_moto()).await;
+    let (_, bucket) = bucket(shared_moto()).await;
+    let store = Arc::new(S3Store::new(s3_client(&proxy), bucket, "composio-schemas/").unwrap());
+    let emu = emulator().await;
+    let engine = engine(&emu, store.clone());
+    assert!(engine.run(SyncRequest::full()).await.unwrap().success);
+    let raw = s3_client(&proxy)
+        .list_objects_v2()
+        .bucket(
+            store
+                .location()
+                .trim_start_matches("s3://")
+                .split('/')
+                .next()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        raw.contents().iter().all(|o| o.e_tag().is_none()),
+        "the proxy strips them"
+    );
+    for listed in store.list().await.unwrap() {
+        let got = store.get(&listed.key).await.unwrap().unwrap();
+        assert_eq!(listed.etag, got.etag, "{}", listed.key);
+    }
+    let quiet = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(quiet.success, "{quiet:?}");
+    assert_eq!(
+        (quiet.written, quiet.repaired.len(), quiet.upstream_requests),
+        (0, 0, 2),
+        "{quiet:?}"
+    );
 }

@@ -1443,6 +1443,9 @@ impl Store for AfterTheListings {
     async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
         self.inner.list_changes().await
     }
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list_snapshots().await
+    }
     fn location(&self) -> String {
         format!("after the listings: {}", self.inner.location())
     }
@@ -1469,4 +1472,144 @@ async fn the_listings_are_in_flight_while_the_store_takes_the_lease_and_reads_th
         Err(SyncError::Busy(l)) => assert_eq!(l.owner, "running-sync"),
         other => panic!("expected Busy, got {other:?}"),
     }
+}
+
+/// The change feed never loses a published change: each publish's record is
+/// written before its meta. A record whose meta never landed (a sync killed
+/// or failing between the two) is seen by no reader and no notifier, and the
+/// next publish removes it and records the same changes itself.
+#[tokio::test]
+async fn a_change_record_whose_meta_never_landed_is_never_served_and_the_next_publish_records_the_change(
+) {
+    use composio_schema_cache::http::{CacheReader, ReaderConfig};
+    let emu = emulator().await;
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let flaky = Arc::new(FlakyStore::new(memory.clone()));
+    let engine = engine(&emu, flaky.clone());
+    assert!(engine.run(full()).await.unwrap().success);
+    let records = || async {
+        let listed = memory.list_changes().await.unwrap();
+        listed
+            .into_iter()
+            .filter_map(|o| match o.key {
+                ObjectKey::Changes(name) => Some(name),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = records().await;
+    assert_eq!(first.len(), 1, "the first publish adds every tool");
+
+    emu.publish_new_version("linkedin");
+    flaky.fail_meta.store(true, Ordering::SeqCst);
+    let failed = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(!failed.published, "{failed:?}");
+    let orphaned = records().await;
+    assert_eq!(orphaned.len(), 2, "its record went first: {orphaned:?}");
+    assert!(orphaned[1].as_str().ends_with(&failed.sync_id));
+    // A reader of the published meta does not see it.
+    let reader = CacheReader::new(memory.clone(), ReaderConfig::new(Duration::ZERO));
+    let view = reader.meta().await.unwrap().view.unwrap();
+    let (served, complete) = reader.change_records(&view).await.unwrap();
+    assert!(complete);
+    assert_eq!(*served, first, "only what the published meta covers");
+
+    flaky.fail_meta.store(false, Ordering::SeqCst);
+    let next = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(next.published && next.changes_recorded, "{next:?}");
+    let now = records().await;
+    assert_eq!(now.len(), 2, "the unpublished record is gone: {now:?}");
+    assert_eq!(now[0], first[0]);
+    assert!(now[1].as_str().ends_with(&next.sync_id));
+    let record: serde_json::Value = serde_json::from_slice(
+        &memory
+            .get(&ObjectKey::Changes(now[1].clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    let added: Vec<&str> = record["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "added")
+        .map(|c| c["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["LINKEDIN_ADDED_4"], "{record}");
+    let view = reader.meta().await.unwrap().view.unwrap();
+    assert_eq!(*reader.change_records(&view).await.unwrap().0, now);
+}
+
+/// A sync killed outright (no panic, no report, no release) leaves its lease:
+/// status says the last run never finished instead of "fresh", and the next
+/// sync takes the lease over once its heartbeat is old, not after the TTL.
+#[tokio::test]
+async fn a_dead_holders_lease_makes_status_unhealthy_and_is_taken_over_after_its_heartbeat_lapses()
+{
+    use composio_schema_cache::http::{CacheReader, ReaderConfig, StatusAnswer};
+    use composio_schema_cache::sync::LeaseRecord;
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    assert!(engine.run(full()).await.unwrap().success);
+    let status = || async {
+        let reader = CacheReader::new(store.clone(), ReaderConfig::new(Duration::ZERO));
+        let view = reader.meta().await.unwrap().view;
+        StatusAnswer::read(&*store, view.as_deref(), false)
+            .await
+            .unwrap()
+            .verdict(None)
+    };
+    assert!(status().await.ok);
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    // A holder renewing every 100 ms that was killed just now: an hour to
+    // its TTL, 400 ms to its heartbeat's lapse.
+    let dead = LeaseRecord {
+        owner: "killed-sync".into(),
+        acquired_at: "2026-12-01T00:00:00.000Z".into(),
+        expires_at: String::new(),
+        expires_at_ms: now_ms() + 3_600_000,
+        renewed_at_ms: Some(now_ms()),
+        dead_after_ms: Some(400),
+    };
+    let plant = |record: LeaseRecord| {
+        let store = store.clone();
+        async move {
+            store
+                .put(
+                    &ObjectKey::Lease,
+                    serde_json::to_vec(&record).unwrap().into(),
+                    PutCondition::Overwrite,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    plant(dead.clone()).await;
+    match engine.run(SyncRequest::default()).await {
+        Err(SyncError::Busy(l)) => assert_eq!(l.owner, "killed-sync"),
+        other => panic!("a lease renewed just now is a live holder's: {other:?}"),
+    }
+    assert!(status().await.ok, "a live sync is not a failure");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let verdict = status().await;
+    assert!(!verdict.ok, "{verdict:?}");
+    assert!(
+        verdict.reason.contains("killed-sync") && verdict.reason.contains("never finished"),
+        "{verdict:?}"
+    );
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(
+        report.success,
+        "taken over long before the hour: {report:?}"
+    );
+    assert!(status().await.ok);
+    assert!(store.get(&ObjectKey::Lease).await.unwrap().is_none());
 }

@@ -210,12 +210,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let store = build_store(&config).await.map_err(|e| e.to_string())?;
             let reader = CacheReader::new(store.clone(), config.read.reader_config());
             let view = reader.meta().await.map_err(|e| e.to_string())?.view;
-            let last_run = store
-                .get(&ObjectKey::LastRun)
+            let status = StatusAnswer::read(&*store, view.as_deref(), false)
                 .await
-                .map_err(|e| e.to_string())?
-                .and_then(|o| serde_json::from_slice(&o.body).ok());
-            let status = StatusAnswer::new(view.as_deref(), last_run);
+                .map_err(|e| e.to_string())?;
             let verdict = status.verdict(max_age);
             if json {
                 let out = serde_json::json!({

@@ -265,6 +265,7 @@ mod tests {
             updated_at: None,
             content_hash: "c".into(),
             etag: None,
+            snapshot_etag: None,
             synced_at: "t".into(),
             stale: false,
             last_error: None,

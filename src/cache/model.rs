@@ -137,6 +137,11 @@ pub struct IndexEntry {
     /// listed ETag differs was changed, rolled back or deleted behind our back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// The store's ETag of its snapshot (`_objects/{slug}.{contentHash}.json`,
+    /// the same bytes, never rewritten) as this sync wrote it: what readers
+    /// serve. `None` in a meta written before snapshots (the next sync writes one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_etag: Option<String>,
     /// When this toolkit was last fetched successfully.
     pub synced_at: String,
     /// The last sync failed for this toolkit; the object is its last good copy.

@@ -341,6 +341,7 @@ mod tests {
             updated_at: Some("u".into()),
             content_hash: format!("hash-{s}-{version}"),
             etag: Some(format!("etag-{s}")),
+            snapshot_etag: None,
             synced_at: "t".into(),
             stale: false,
             last_error: None,

@@ -75,9 +75,10 @@ pub struct MetaView {
     search: OnceLock<SearchIndex>,
     /// The name each tool is sent to a model under → its slug, built on first use.
     names: OnceLock<HashMap<String, String>>,
-    /// The change records' names, listed once per meta: records only appear
-    /// with a new one (its own just after it, so a listing without it is
-    /// not kept).
+    /// The change records' names up to the meta's time, listed once per
+    /// meta: a publish writes its record before its meta, so a later record
+    /// is an unpublished sync's (and a listing without the meta's own, a
+    /// record deleted by hand, is not kept).
     changes: OnceLock<Arc<Vec<ChangesName>>>,
 }
 
@@ -498,7 +499,7 @@ impl CacheReader {
 
     /// A toolkit's object in identity coding, checked against the index.
     pub async fn toolkit_bytes(&self, entry: &IndexEntry) -> Result<ToolkitBytes, ReadError> {
-        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let tag = served_tag(entry);
         let key = AnswerKey::Toolkit {
             slug: entry.slug.clone(),
             tag: tag.clone(),
@@ -510,15 +511,12 @@ impl CacheReader {
                 matches_index: true,
             });
         }
-        let Some(object) = self
-            .store
-            .get(&ObjectKey::Toolkit(entry.slug.clone()))
-            .await?
-        else {
+        let Some(object) = self.store.get(&served_key(entry)).await? else {
             return Err(self.gone(&entry.slug).await);
         };
-        // An object newer than the meta (a sync is publishing) or edited by
-        // hand: served as it is, never cached, its ranges not trusted.
+        // An object edited by hand (or, in a meta from before snapshots, one
+        // newer than the meta): served as it is, never cached, its ranges
+        // not trusted.
         let matches_index = !tag.is_empty() && object.etag.0 == *tag;
         if matches_index {
             self.answers.insert(key, object.body.clone());
@@ -545,7 +543,7 @@ impl CacheReader {
                 },
             });
         }
-        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let tag = served_tag(entry);
         let key = |encoding| AnswerKey::Toolkit {
             slug: entry.slug.clone(),
             tag: tag.clone(),
@@ -570,7 +568,7 @@ impl CacheReader {
         index: usize,
         encoding: Encoding,
     ) -> Result<Option<(Bytes, bool)>, ReadError> {
-        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let tag = served_tag(entry);
         let key = AnswerKey::Tool {
             slug: entry.slug.clone(),
             tag,
@@ -616,7 +614,7 @@ impl CacheReader {
         index: usize,
         encoding: Encoding,
     ) -> Result<Option<(Bytes, bool)>, ReadError> {
-        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let tag = served_tag(entry);
         let key = AnswerKey::Trigger {
             slug: entry.slug.clone(),
             tag,
@@ -676,7 +674,7 @@ impl CacheReader {
         build: impl FnOnce(&[u8]) -> Result<Vec<u8>, ReadError>,
     ) -> Result<(Bytes, bool), ReadError> {
         let indexed = AtomicBool::new(true);
-        let tag: Arc<str> = entry.etag.as_deref().unwrap_or_default().into();
+        let tag = served_tag(entry);
         let what: Arc<str> = what.into();
         let key = |encoding| AnswerKey::FromToolkit {
             slug: entry.slug.clone(),
@@ -778,10 +776,13 @@ impl CacheReader {
             return Ok((names.clone(), true));
         }
         let listed = self.store.list_changes().await?;
+        // A record after the meta's time is a sync's whose meta never
+        // landed (or has not yet): not part of this snapshot's feed.
+        let through = view.meta.last_synced_at.as_str();
         let names: Vec<ChangesName> = listed
             .into_iter()
             .filter_map(|o| match o.key {
-                ObjectKey::Changes(name) => Some(name),
+                ObjectKey::Changes(name) if name.at() <= through => Some(name),
                 _ => None,
             })
             .collect();
@@ -910,6 +911,30 @@ pub fn build_trigger_list(
     serde_json::to_writer(&mut body, &next).expect("a cursor serializes");
     body.push(b'}');
     body
+}
+
+/// The object a reader serves for an index entry: its snapshot, written by
+/// the sync that published the entry and never rewritten, so the index and
+/// the object come from the same sync whatever a later sync is doing; the
+/// plain `{slug}.json` only for a meta from before snapshots.
+fn served_key(entry: &IndexEntry) -> ObjectKey {
+    let snapshot = entry
+        .snapshot_etag
+        .as_ref()
+        .and_then(|_| crate::store::SnapshotHash::parse(&entry.content_hash));
+    match snapshot {
+        Some(hash) => ObjectKey::Snapshot(entry.slug.clone(), hash),
+        None => ObjectKey::Toolkit(entry.slug.clone()),
+    }
+}
+
+/// The tag the served object had when the index was written.
+fn served_tag(entry: &IndexEntry) -> Arc<str> {
+    let tag = match &entry.snapshot_etag {
+        Some(snapshot) => Some(snapshot),
+        None => entry.etag.as_ref(),
+    };
+    tag.map(String::as_str).unwrap_or_default().into()
 }
 
 fn find_tool(slug: &Slug, body: &[u8], tool: &str) -> Result<Option<Bytes>, ReadError> {
@@ -1057,6 +1082,7 @@ mod tests {
                 updated_at: None,
                 content_hash: "h".into(),
                 etag: Some("e".into()),
+                snapshot_etag: None,
                 synced_at: "2026-01-01T00:00:00Z".into(),
                 stale: false,
                 last_error: None,

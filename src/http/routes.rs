@@ -363,6 +363,24 @@ pub struct StatusAnswer {
     pub last_run: Option<SyncReport>,
     /// Seconds since the published cache was synced.
     pub cache_age_seconds: Option<u64>,
+    /// The sync holding the lease now, if any: live (renewing it), or a run
+    /// that died without finishing (killed, out of memory, a timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningSync>,
+}
+
+/// A sync that holds the lease.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningSync {
+    /// Its `syncId`.
+    pub owner: String,
+    pub acquired_at: String,
+    /// Whether its holder is alive: it renewed the lease lately. `false`: it
+    /// died, and the next sync takes the lease over.
+    pub live: bool,
+    /// Whether it wrote its report before dying (then only the release is missing).
+    pub finished: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -416,6 +434,12 @@ impl StatusAnswer {
                 ));
             }
         }
+        if let Some(dead) = self.running.as_ref().filter(|r| !r.live && !r.finished) {
+            return fail(format!(
+                "the last sync ({}, started {}) never finished: it stopped without a report (killed, out of memory, a timeout); the next sync takes its lease over",
+                dead.owner, dead.acquired_at
+            ));
+        }
         if let Some(run) = self.last_run.as_ref().filter(|r| !r.success) {
             return fail(format!(
                 "the last sync failed ({}): {}",
@@ -440,6 +464,41 @@ impl StatusAnswer {
                 meta.total_tool_count
             ),
         }
+    }
+
+    /// The status from the store: the last run's report and the lease. A
+    /// store that cannot be reached is an error unless `tolerate` (a stale
+    /// meta is being served): then the status goes without them.
+    pub async fn read(
+        store: &dyn crate::store::Store,
+        view: Option<&MetaView>,
+        tolerate: bool,
+    ) -> Result<Self, crate::store::StoreError> {
+        let (last_run, lease) =
+            tokio::join!(store.get(&ObjectKey::LastRun), store.get(&ObjectKey::Lease));
+        let decoded = |object: Result<Option<crate::store::StoredObject>, _>| match object {
+            Ok(object) => Ok(object.map(|o| o.body)),
+            Err(e) if tolerate => {
+                tracing::warn!(error = %e, "the store is unreachable; status without the last run");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
+        let last_run: Option<SyncReport> =
+            decoded(last_run)?.and_then(|b| serde_json::from_slice(&b).ok());
+        let lease: Option<crate::sync::LeaseRecord> =
+            decoded(lease)?.and_then(|b| serde_json::from_slice(&b).ok());
+        let mut answer = Self::new(view, last_run);
+        answer.running = lease.map(|l| RunningSync {
+            live: l.live_now(),
+            finished: answer
+                .last_run
+                .as_ref()
+                .is_some_and(|r| r.sync_id == l.owner),
+            owner: l.owner,
+            acquired_at: l.acquired_at,
+        });
+        Ok(answer)
     }
 
     pub fn new(view: Option<&MetaView>, last_run: Option<SyncReport>) -> Self {
@@ -469,6 +528,7 @@ impl StatusAnswer {
             meta,
             last_run,
             cache_age_seconds: view.and_then(|v| v.age()).map(|d| d.as_secs()),
+            running: None,
         }
     }
 }
@@ -491,15 +551,9 @@ async fn status(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let read = s.reader.meta().await?;
-    let last_run = match s.reader.store().get(&ObjectKey::LastRun).await {
-        Ok(object) => object.and_then(|o| serde_json::from_slice::<SyncReport>(&o.body).ok()),
-        Err(e) if read.stale => {
-            tracing::warn!(error = %e, "the store is unreachable; status without the last run");
-            None
-        }
-        Err(e) => return Err(ApiError::Read(e.into())),
-    };
-    let answer = StatusAnswer::new(read.view.as_deref(), last_run);
+    let answer = StatusAnswer::read(&**s.reader.store(), read.view.as_deref(), read.stale)
+        .await
+        .map_err(|e| ApiError::Read(e.into()))?;
     let body = serde_json::to_vec(&answer).expect("a status serializes");
     Ok(representation::live(
         &body,

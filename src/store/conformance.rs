@@ -1,7 +1,7 @@
 //! The behaviour every `Store` must have. Each adapter's tests call
 //! [`run_all`] on a fresh, empty store; a failed expectation panics.
 
-use super::{ChangesName, ObjectKey, PutCondition, Store, StoreError};
+use super::{ChangesName, ObjectKey, PutCondition, SnapshotHash, Store, StoreError};
 use crate::cache::Slug;
 use bytes::Bytes;
 
@@ -22,6 +22,7 @@ pub async fn run_all(store: &dyn Store) {
     delete_is_idempotent(store).await;
     list_names_only_our_objects(store).await;
     change_records_live_apart(store).await;
+    snapshots_live_apart(store).await;
     large_objects(store).await;
 }
 
@@ -290,6 +291,68 @@ async fn change_records_live_apart(store: &dyn Store) {
     }
     store.delete(&ObjectKey::Meta).await.unwrap();
     assert!(store.list_changes().await.unwrap().is_empty());
+}
+
+async fn snapshots_live_apart(store: &dyn Store) {
+    let snapshot = |slug: &str, hash: &str| {
+        ObjectKey::Snapshot(
+            Slug::parse(slug).unwrap(),
+            SnapshotHash::parse(hash).unwrap(),
+        )
+    };
+    let keys = [
+        snapshot("github", "bb"),
+        snapshot("github", "aa"),
+        snapshot("a-b", "01"),
+    ];
+    let mut tags = Vec::new();
+    for key in &keys {
+        tags.push(
+            store
+                .put(key, Bytes::from_static(b"{}"), PutCondition::Overwrite)
+                .await
+                .unwrap(),
+        );
+    }
+    store
+        .put(
+            &toolkit("github"),
+            Bytes::from_static(b"{}"),
+            PutCondition::Overwrite,
+        )
+        .await
+        .unwrap();
+    let listed = store.list_snapshots().await.unwrap();
+    let mut want = keys.to_vec();
+    want.sort();
+    assert_eq!(
+        listed.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+        want
+    );
+    for object in &listed {
+        let i = keys.iter().position(|k| *k == object.key).unwrap();
+        assert_eq!(
+            object.etag, tags[i],
+            "{}: the listing gives put's tag",
+            object.key
+        );
+    }
+    let top: Vec<ObjectKey> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        top,
+        [toolkit("github")],
+        "the plain listing leaves snapshots out"
+    );
+    for key in keys.iter().chain([&toolkit("github")]) {
+        store.delete(key).await.unwrap();
+    }
+    assert!(store.list_snapshots().await.unwrap().is_empty());
 }
 
 async fn large_objects(store: &dyn Store) {

@@ -52,8 +52,7 @@ impl FsStore {
         let target = self.path(key);
         let dir = target.parent().unwrap_or(&self.dir);
         tokio::fs::create_dir_all(dir).await.map_err(err)?;
-        // Dot-names are never listed as objects.
-        let temp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let temp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
         let mut file = tokio::fs::File::create(&temp).await.map_err(err)?;
         use tokio::io::AsyncWriteExt;
         let written = async {
@@ -190,10 +189,75 @@ impl Store for FsStore {
         .await
     }
 
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_dir(
+            &self.dir.join(super::SNAPSHOTS_DIR),
+            &format!("{}/", super::SNAPSHOTS_DIR),
+        )
+        .await
+    }
+
     fn location(&self) -> String {
         self.dir.display().to_string()
     }
+
+    async fn sweep_leftovers(&self, older_than: std::time::Duration) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for dir in [
+            self.dir.clone(),
+            self.dir.join(super::CHANGES_DIR),
+            self.dir.join(super::SNAPSHOTS_DIR),
+        ] {
+            removed += sweep_temporaries(&dir, older_than).await?;
+        }
+        Ok(removed)
+    }
 }
+
+/// Removes the temporary files in `dir` (a write killed between its
+/// temporary file and the rename) last touched more than `older_than` ago:
+/// a write in flight is younger than one store operation.
+async fn sweep_temporaries(
+    dir: &Path,
+    older_than: std::time::Duration,
+) -> Result<usize, StoreError> {
+    let err = |e: std::io::Error| StoreError::backend("sweep", dir.display(), e);
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(err(e)),
+    };
+    let mut removed = 0;
+    // Bounded: a directory holds our objects and a few leftovers at most.
+    for _ in 0..1_000_000 {
+        let Some(entry) = entries.next_entry().await.map_err(err)? else {
+            break;
+        };
+        let temporary = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        let old = entry
+            .metadata()
+            .await
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= older_than);
+        if temporary && old {
+            match tokio::fs::remove_file(entry.path()).await {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Temporary files begin so; dot-names are never listed as objects.
+const TEMP_PREFIX: &str = ".tmp-";
 
 impl FsStore {
     /// The objects of one directory; `prefix` turns a file name into a key name.
@@ -291,5 +355,44 @@ mod tests {
             store.etag(&key).await.unwrap()
         );
         assert_eq!(store.get(&key).await.unwrap().unwrap().etag, listed[0].etag);
+    }
+
+    #[tokio::test]
+    async fn old_temporary_files_are_swept_and_objects_and_young_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path(), "p/").unwrap();
+        store
+            .put(
+                &ObjectKey::Meta,
+                Bytes::from_static(b"{}"),
+                PutCondition::Overwrite,
+            )
+            .await
+            .unwrap();
+        let changes = dir.path().join("p/_changes");
+        std::fs::create_dir_all(&changes).unwrap();
+        // What a write killed between its temporary file and the rename leaves.
+        std::fs::write(dir.path().join("p/.tmp-dead1"), b"half").unwrap();
+        std::fs::write(changes.join(".tmp-dead2"), b"half").unwrap();
+        std::fs::write(dir.path().join("p/.keep-me"), b"not ours").unwrap();
+        let young = std::time::Duration::from_secs(3600);
+        assert_eq!(
+            store.sweep_leftovers(young).await.unwrap(),
+            0,
+            "young: a write may be in flight"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let swept = store
+            .sweep_leftovers(std::time::Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(swept, 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("p"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".keep-me", "_changes", "_meta.json"]);
+        assert_eq!(std::fs::read_dir(&changes).unwrap().count(), 0);
     }
 }

@@ -86,7 +86,11 @@ impl Store for MemoryStore {
     }
 
     async fn list(&self) -> Result<Vec<ListedObject>, StoreError> {
-        self.listed(|key| !matches!(key, ObjectKey::Changes(_)))
+        self.listed(|key| !matches!(key, ObjectKey::Changes(_) | ObjectKey::Snapshot(..)))
+    }
+
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.listed(|key| matches!(key, ObjectKey::Snapshot(..)))
     }
 
     async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {

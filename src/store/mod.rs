@@ -31,6 +31,30 @@ pub enum ObjectKey {
     Changes(ChangesName),
     /// `_notifications.json`: which change sets each notification target has had.
     Notifications,
+    /// `_objects/{slug}.{contentHash}.json`: one toolkit as one sync wrote it,
+    /// immutable (its name is its content), named by the meta that indexes
+    /// it: what readers serve, so an index and its objects always come from
+    /// the same published sync.
+    Snapshot(Slug, SnapshotHash),
+}
+
+/// The content hash in a snapshot's name: lower-case hex, at most 64 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SnapshotHash(String);
+
+impl SnapshotHash {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The name of a change record: `{RFC 3339 time}_{sync id}`, so names sort
@@ -73,6 +97,7 @@ impl ObjectKey {
             Self::LastRun => "_last_run.json".into(),
             Self::Notifications => "_notifications.json".into(),
             Self::Changes(name) => format!("{CHANGES_DIR}/{}.json", name.as_str()),
+            Self::Snapshot(slug, hash) => format!("{SNAPSHOTS_DIR}/{slug}.{}.json", hash.as_str()),
         }
     }
 
@@ -83,6 +108,16 @@ impl ObjectKey {
             .and_then(|n| n.strip_prefix('/'))
         {
             return ChangesName::parse(change.strip_suffix(".json")?).map(Self::Changes);
+        }
+        if let Some(snapshot) = name
+            .strip_prefix(SNAPSHOTS_DIR)
+            .and_then(|n| n.strip_prefix('/'))
+        {
+            let (slug, hash) = snapshot.strip_suffix(".json")?.split_once('.')?;
+            return Some(Self::Snapshot(
+                Slug::parse(slug).ok()?,
+                SnapshotHash::parse(hash)?,
+            ));
         }
         match name {
             "_meta.json" => Some(Self::Meta),
@@ -104,6 +139,9 @@ impl std::fmt::Display for ObjectKey {
 
 /// Where change records live under the prefix.
 pub const CHANGES_DIR: &str = "_changes";
+
+/// Where toolkit snapshots live under the prefix.
+pub const SNAPSHOTS_DIR: &str = "_objects";
 
 /// An opaque version tag: S3's ETag, or a content hash on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -189,8 +227,19 @@ pub trait Store: Send + Sync + 'static {
     /// The change records (`_changes/`), sorted by name, that is by time.
     async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError>;
 
+    /// The toolkit snapshots (`_objects/`), sorted by key.
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError>;
+
     /// Where this store writes, for logs and reports (`s3://bucket/prefix`).
     fn location(&self) -> String;
+
+    /// Removes what killed writes left behind (a directory's temporary
+    /// files) older than `older_than`, and says how many; a store whose
+    /// writes leave nothing behind (S3) has nothing to do.
+    async fn sweep_leftovers(&self, older_than: std::time::Duration) -> Result<usize, StoreError> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 /// A key prefix is part of every key and path: only plain, relative segments.
@@ -231,6 +280,10 @@ mod tests {
             ObjectKey::Notifications,
             ObjectKey::Toolkit(Slug::parse("github").unwrap()),
             ObjectKey::Changes(ChangesName::new("2026-01-01T00:00:00.000Z", "abc-1").unwrap()),
+            ObjectKey::Snapshot(
+                Slug::parse("github").unwrap(),
+                SnapshotHash::parse("0a1b2c").unwrap(),
+            ),
         ] {
             assert_eq!(ObjectKey::from_file_name(&key.file_name()), Some(key));
         }
@@ -243,6 +296,10 @@ mod tests {
             "_changes/../x.json",
             "_changes/x.json",
             "_changes/1/2.json",
+            "_objects/github.json",
+            "_objects/github.XYZ.json",
+            "_objects/Git.abc.json",
+            "_objects/a/b.abc.json",
         ] {
             assert_eq!(ObjectKey::from_file_name(other), None, "{other}");
         }

@@ -221,6 +221,11 @@ impl Store for S3Store {
             .await
     }
 
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.list_under(&format!("{}{}/", self.prefix, super::SNAPSHOTS_DIR))
+            .await
+    }
+
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
@@ -253,7 +258,33 @@ impl S3Store {
                 }
             }
         }
+        self.fill_missing_etags(&mut listed).await?;
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listed)
+    }
+
+    /// Some S3-compatible servers (s3s-fs) list objects without ETags: an
+    /// empty tag would read as "changed" and make every sync rewrite every
+    /// object. Each one missing is asked of a HEAD instead (a few at once).
+    async fn fill_missing_etags(&self, listed: &mut [ListedObject]) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let missing: Vec<usize> = (0..listed.len())
+            .filter(|&i| listed[i].etag.0.is_empty())
+            .collect();
+        let heads = futures::stream::iter(missing)
+            .map(|i| {
+                let key = listed[i].key.clone();
+                async move { (i, self.etag(&key).await) }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        for (i, etag) in heads {
+            // Gone since the listing: left with no tag, as if missing.
+            if let Some(etag) = etag? {
+                listed[i].etag = etag;
+            }
+        }
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use crate::cache::{
     UpstreamToolkit,
 };
 use crate::composio::{cut, ComposioClient, UpstreamError, TRIGGER_SLUGS_PER_CALL};
-use crate::store::{ObjectKey, PutCondition};
+use crate::store::{ObjectKey, PutCondition, SnapshotHash};
 use crate::wire::{ToolkitSummary, TriggerType};
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
@@ -280,16 +280,28 @@ impl SyncEngine {
         run: &Run<'_>,
     ) -> Result<(IndexEntry, bool), Abort> {
         let write = plan::needs_write(previous, stored, &encoded.content_hash);
-        let etag = if write {
+        let (etag, snapshot_etag) = if write {
             if !run.lease.held_by_clock() {
                 return Err(Abort::LeaseLost);
             }
-            let key = ObjectKey::Toolkit(slug.clone());
-            let body = encoded.body.clone();
-            let put = self.store.put(&key, body, PutCondition::Overwrite);
-            Some(self.bounded(put).await??.0)
+            // The snapshot readers serve (a new name: nothing published
+            // changes), then the plain view the replaced system's consumers read.
+            let hash = SnapshotHash::parse(&encoded.content_hash).expect("a content hash is hex");
+            let snapshot = ObjectKey::Snapshot(slug.clone(), hash);
+            let put = self
+                .store
+                .put(&snapshot, encoded.body.clone(), PutCondition::Overwrite);
+            let snapshot_etag = self.bounded(put).await??.0;
+            let view = ObjectKey::Toolkit(slug.clone());
+            let put = self
+                .store
+                .put(&view, encoded.body.clone(), PutCondition::Overwrite);
+            (Some(self.bounded(put).await??.0), Some(snapshot_etag))
         } else {
-            previous.and_then(|p| p.etag.clone())
+            (
+                previous.and_then(|p| p.etag.clone()),
+                previous.and_then(|p| p.snapshot_etag.clone()),
+            )
         };
         let entry = IndexEntry {
             slug: slug.clone(),
@@ -300,6 +312,7 @@ impl SyncEngine {
             updated_at: encoded.updated_at,
             content_hash: encoded.content_hash,
             etag,
+            snapshot_etag,
             synced_at: timestamp(SystemTime::now()),
             stale: false,
             last_error: None,

@@ -4,9 +4,11 @@
 //! run's own: which toolkits, which fetched, the next meta); the steps only
 //! sequence the I/O around them, each taking and returning named values.
 //!
-//! Write order is the consistency model: toolkit objects first, the meta last
-//! (compare-and-swap on its ETag), deletions only after the meta no longer
-//! names them. A reader that sees a meta can read every object it names.
+//! Write order is the consistency model: toolkit snapshots (immutable,
+//! named by their content) and views first, then the change record, the
+//! meta last (compare-and-swap on its ETag), deletions only after the meta
+//! no longer names them. A reader that sees a meta reads the snapshots it
+//! names, which no later sync overwrites: one sync's index and objects.
 
 mod fetching;
 mod lease;
@@ -16,7 +18,7 @@ mod publishing;
 mod report;
 mod steps;
 
-pub use lease::{Lease, LeaseRecord};
+pub use lease::{dead_after, Lease, LeaseRecord, LEASE_SAFETY};
 pub use notifying::{
     DeliveryState, NotificationFailure, NotificationsReport, MAX_NOTICES_PER_TARGET,
 };
@@ -55,8 +57,11 @@ pub struct SyncSettings {
     pub no_auth_toolkits: Vec<Slug>,
     /// Toolkits fetched at once.
     pub concurrency: usize,
-    /// How long a lease holds if its holder dies.
+    /// The longest a lease holds.
     pub lease_ttl: Duration,
+    /// How often a running sync renews its lease, so the next one can tell
+    /// a dead holder from a live one long before the TTL.
+    pub heartbeat: Duration,
     /// Time budget of a whole sync; a caller's deadline can only shorten it.
     pub timeout: Duration,
     /// Largest share (0..=1) of the published toolkits one sync may drop.
@@ -73,13 +78,13 @@ pub struct SyncSettings {
 
 /// Store operations a sync may still make after its deadline that must end
 /// while it holds its lease, each bounded by `store_timeout`: the writes in
-/// flight (concurrent: one bound), the lease check and the meta (up to three
-/// puts and two heads): 7, and one to spare. What follows is safe late: the
-/// prune only starts while the lease holds by the clock, the meta was a
-/// compare-and-swap, the release is conditional, and the change record and
-/// the last run are reports. The lease must outlive the deadline by this
-/// many bounds.
-pub const STORE_OPS_AFTER_DEADLINE: u32 = 8;
+/// flight (concurrent: one bound), the lease check, the change record and
+/// the meta (up to three puts and two heads): 8, and one to spare. What
+/// follows is safe late: the prune only starts while the lease holds by the
+/// clock, the meta was a compare-and-swap, the release is conditional, and
+/// the last run is a report. The lease must outlive the deadline by this
+/// many bounds (and the 5 s safety margin).
+pub const STORE_OPS_AFTER_DEADLINE: u32 = 9;
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
@@ -236,8 +241,8 @@ impl SyncEngine {
         self.run_as(sync_id, request).instrument(span).await
     }
 
-    /// A run's life around its steps: the lease, a panic or an abort turned
-    /// into a failed report, the last run recorded, the lease released.
+    /// A run's life around its steps: the lease (renewed all along), the
+    /// run, the lease released.
     async fn run_as(&self, sync_id: String, request: SyncRequest) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let before = self.client.stats();
@@ -246,14 +251,50 @@ impl SyncEngine {
         // refused lease drops them.
         let listings = self.start_listings();
         let lease = self.acquire_lease(&sync_id).await?;
+        let stop = tokio::sync::Notify::new();
+        let held = async {
+            let report = self
+                .run_held(&sync_id, &request, (started, before), &lease, listings)
+                .await;
+            stop.notify_one();
+            report
+        };
+        let (report, ()) = tokio::join!(held, self.keep_alive(&lease, &stop));
+        self.release_lease(lease).await;
+        if let Some(sink) = &self.report_sink {
+            sink(&report);
+        }
+        tracing::info!(
+            success = report.success,
+            toolkits = report.toolkits,
+            tools = report.tools,
+            fetched = report.fetched,
+            written = report.written,
+            failed = report.failed.len(),
+            duration_ms = report.duration_ms,
+            "sync finished"
+        );
+        Ok(report)
+    }
+
+    /// The run while the lease is held: its steps, a panic or an abort
+    /// turned into a failed report, the last run recorded.
+    async fn run_held(
+        &self,
+        sync_id: &str,
+        request: &SyncRequest,
+        (started, before): (Instant, crate::composio::ClientStats),
+        lease: &Lease,
+        listings: tokio_util::task::AbortOnDropHandle<steps::Listings>,
+    ) -> SyncReport {
         let started_at = timestamp(SystemTime::now());
-        let mut report = SyncReport::new(sync_id.clone(), started_at.clone(), request.full);
+        let mut report = SyncReport::new(sync_id.to_owned(), started_at.clone(), request.full);
         let run = steps::Run {
-            request: &request,
+            request,
             deadline: self.deadline(started, request.deadline),
             started,
-            lease: &lease,
-            sync_id: &sync_id,
+            lease,
+            sync_id,
             started_at: &started_at,
         };
         let steps = self.steps(&run, &mut report, listings);
@@ -278,21 +319,27 @@ impl SyncEngine {
         report.upstream_retries = after.retries - before.retries;
         report.settled_rps = after.rate.map(|r| (r * 100.0).round() / 100.0);
         self.record_last_run(&report).await;
-        self.release_lease(lease).await;
-        if let Some(sink) = &self.report_sink {
-            sink(&report);
+        report
+    }
+
+    /// The lease's heartbeat: renewed every `heartbeat` until `stop`, so a
+    /// sync killed outright (no panic, no release) is told from a live one
+    /// within `dead_after`, not the whole TTL.
+    async fn keep_alive(&self, lease: &Lease, stop: &tokio::sync::Notify) {
+        loop {
+            tokio::select! {
+                _ = stop.notified() => return,
+                _ = tokio::time::sleep(self.settings.heartbeat) => {}
+            }
+            let error = match self.bounded(lease.renew(&*self.store)).await {
+                Ok(Ok(true)) => continue,
+                // Taken over: nothing more to renew.
+                Ok(Ok(false)) => return stop.notified().await,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(%error, "could not renew the sync lease; trying again at the next beat");
         }
-        tracing::info!(
-            success = report.success,
-            toolkits = report.toolkits,
-            tools = report.tools,
-            fetched = report.fetched,
-            written = report.written,
-            failed = report.failed.len(),
-            duration_ms = report.duration_ms,
-            "sync finished"
-        );
-        Ok(report)
     }
 
     /// The engine's own timeout, shortened by the caller's deadline.
@@ -302,7 +349,13 @@ impl SyncEngine {
     }
 
     async fn acquire_lease(&self, sync_id: &str) -> Result<Lease, SyncError> {
-        let acquire = Lease::acquire(&*self.store, sync_id, self.settings.lease_ttl);
+        let dead_after = dead_after(self.settings.heartbeat, self.settings.store_timeout);
+        let acquire = Lease::acquire(
+            &*self.store,
+            sync_id,
+            self.settings.lease_ttl,
+            Some(dead_after),
+        );
         tokio::time::timeout(self.settings.store_timeout, acquire)
             .await
             .map_err(|_| {

@@ -73,16 +73,19 @@ impl SyncEngine {
     /// Bounded by `notify_timeout` alone, not by the fetch deadline: like the
     /// publish, it runs in the time a Lambda keeps back after that deadline
     /// (20 s, which `CHANGE_NOTIFY_TIMEOUT_MS` may not exceed).
+    /// Only records up to `through` (the published meta's time) are owed:
+    /// a later one is a killed sync's that never published.
     pub(super) async fn notify(
         &self,
         published: Option<&ChangesName>,
+        through: &str,
     ) -> Option<NotificationsReport> {
         if self.notifiers.is_empty() {
             return None;
         }
         let deadline = Instant::now() + self.settings.notify_timeout;
         let mut report = NotificationsReport::default();
-        let (state, records) = match self.delivery_inputs().await {
+        let (state, records) = match self.delivery_inputs(through).await {
             Ok(inputs) => inputs,
             Err(error) => {
                 tracing::warn!(%error, "could not read what was notified; the next sync tries again");
@@ -112,7 +115,10 @@ impl SyncEngine {
     }
 
     /// The delivery state and the change feed's records, oldest first.
-    async fn delivery_inputs(&self) -> Result<(DeliveryState, Vec<ChangesName>), String> {
+    async fn delivery_inputs(
+        &self,
+        through: &str,
+    ) -> Result<(DeliveryState, Vec<ChangesName>), String> {
         let state = match self.bounded(self.store.get(&ObjectKey::Notifications)).await {
             Ok(Ok(Some(object))) => serde_json::from_slice(&object.body).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "the notification state is unreadable; starting it again");
@@ -130,7 +136,7 @@ impl SyncEngine {
         let mut records: Vec<ChangesName> = listed
             .into_iter()
             .filter_map(|o| match o.key {
-                ObjectKey::Changes(name) => Some(name),
+                ObjectKey::Changes(name) if name.at() <= through => Some(name),
                 _ => None,
             })
             .collect();

@@ -9,8 +9,8 @@ use crate::cache::plan::{FetchReason, StoredEtags};
 use crate::cache::{Failure, IndexEntry, Meta, Slug};
 use crate::composio::cut;
 use crate::composio::UpstreamError;
-use crate::store::ChangesName;
 use crate::store::ETag;
+use crate::store::{ChangesName, SnapshotHash};
 use crate::wire::{AuthConfig, ToolkitSummary};
 use std::collections::HashMap;
 
@@ -21,6 +21,9 @@ pub(super) struct Previous {
     pub unfinished_full_pass: Option<String>,
     /// The meta's tag, for the compare-and-swap; `None` before the first sync.
     pub etag: Option<ETag>,
+    /// Its `lastSyncedAt`: the feed's records up to it are published, any
+    /// after it a killed sync's, never published.
+    pub last_synced_at: Option<String>,
 }
 
 /// Everything the plan is made from: read at once, at the start.
@@ -32,6 +35,58 @@ pub(super) struct Gathered {
     /// Composio's toolkit listing by slug (each listed toolkit's details
     /// come from it); `Err` when it could not be read.
     pub listing: Result<HashMap<String, ToolkitSummary>, UpstreamError>,
+    /// Temporary files of killed writes removed on the way.
+    pub leftovers_removed: usize,
+    /// The toolkit snapshots the store holds, as listed now.
+    pub snapshots: Vec<(Slug, SnapshotHash)>,
+}
+
+/// The views whose toolkit's snapshot is what the index says, with their
+/// tags: a toolkit without its snapshot (missing, edited, or a meta from
+/// before snapshots) is left out, so the diff repairs it as a missing object.
+pub(super) fn with_snapshots(
+    views: StoredEtags,
+    index: &[IndexEntry],
+    snapshots: &[(Slug, SnapshotHash, String)],
+) -> StoredEtags {
+    let listed: HashMap<(&Slug, &str), &str> = snapshots
+        .iter()
+        .map(|(slug, hash, etag)| ((slug, hash.as_str()), etag.as_str()))
+        .collect();
+    let sound: std::collections::HashSet<&Slug> = index
+        .iter()
+        .filter(|e| {
+            e.snapshot_etag
+                .as_deref()
+                .is_some_and(|want| listed.get(&(&e.slug, e.content_hash.as_str())) == Some(&want))
+        })
+        .map(|e| &e.slug)
+        .collect();
+    let indexed: std::collections::HashSet<&Slug> = index.iter().map(|e| &e.slug).collect();
+    views
+        .into_iter()
+        .filter(|(slug, _)| sound.contains(slug) || !indexed.contains(slug))
+        .collect()
+}
+
+/// Snapshots neither the new index nor the one it replaced names: a killed
+/// sync's, or two publishes old. Those the replaced index names stay one
+/// more sync, for readers still holding its meta (`READ_META_TTL_MS`).
+pub(super) fn unnamed_snapshots(
+    listed: &[(Slug, SnapshotHash)],
+    previous: &[IndexEntry],
+    next: &[IndexEntry],
+) -> Vec<(Slug, SnapshotHash)> {
+    let named: std::collections::HashSet<(&Slug, &str)> = previous
+        .iter()
+        .chain(next)
+        .map(|e| (&e.slug, e.content_hash.as_str()))
+        .collect();
+    listed
+        .iter()
+        .filter(|(slug, hash)| !named.contains(&(slug, hash.as_str())))
+        .cloned()
+        .collect()
 }
 
 /// What this run keeps, fetches and refuses.
@@ -176,6 +231,16 @@ fn expected_tools(
         .unwrap_or(0)
 }
 
+/// The time a publish is stamped with: now, or just after the meta it
+/// replaces if this machine's clock is behind, so the feed's records and
+/// `lastSyncedAt` only move forward.
+pub(super) fn publish_time(previous: Option<&str>, now: std::time::SystemTime) -> String {
+    let after_previous = previous
+        .and_then(|p| humantime::parse_rfc3339_weak(p).ok())
+        .map(|p| p + std::time::Duration::from_millis(1));
+    crate::cache::timestamp(after_previous.map_or(now, |p| p.max(now)))
+}
+
 /// What the next meta is made of besides the aggregate.
 pub(super) struct MetaContext<'a> {
     pub sync_id: &'a str,
@@ -235,6 +300,61 @@ mod tests {
     use super::*;
     use crate::cache::plan::Aggregate;
 
+    #[test]
+    fn a_toolkit_whose_snapshot_is_not_what_the_index_says_is_repaired_and_old_snapshots_go() {
+        let hash = |h: &str| SnapshotHash::parse(h).unwrap();
+        let mut sound = entry("sound", "1", 1);
+        sound.content_hash = "aa".into();
+        sound.snapshot_etag = Some("s1".into());
+        let mut edited = entry("edited", "1", 1);
+        edited.content_hash = "bb".into();
+        edited.snapshot_etag = Some("s2".into());
+        let mut legacy = entry("legacy", "1", 1);
+        legacy.content_hash = "cc".into();
+        let views: StoredEtags = ["sound", "edited", "legacy", "foreign"]
+            .iter()
+            .map(|s| (slug(s), format!("v-{s}")))
+            .collect();
+        let listed = vec![
+            (slug("sound"), hash("aa"), "s1".to_string()),
+            (slug("edited"), hash("bb"), "by-hand".to_string()),
+            (slug("sound"), hash("99"), "old".to_string()),
+        ];
+        let index = vec![sound.clone(), edited, legacy];
+        let kept = with_snapshots(views, &index, &listed);
+        let kept: Vec<&str> = kept.keys().map(Slug::as_str).collect();
+        assert_eq!(kept, ["foreign", "sound"], "edited and legacy are repaired");
+
+        let listed: Vec<(Slug, SnapshotHash)> =
+            listed.into_iter().map(|(s, h, _)| (s, h)).collect();
+        let mut next = sound.clone();
+        next.content_hash = "dd".into();
+        let gone = unnamed_snapshots(&listed, &index, &[next]);
+        assert_eq!(
+            gone,
+            [(slug("sound"), hash("99"))],
+            "the replaced index's stay one sync"
+        );
+    }
+
+    #[test]
+    fn a_publish_is_stamped_after_the_meta_it_replaces_even_with_a_clock_behind() {
+        let at = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        let previous = "2026-11-01T10:00:00.000Z";
+        assert_eq!(
+            publish_time(Some(previous), at("2026-11-01T09:00:00Z")),
+            "2026-11-01T10:00:00.001Z"
+        );
+        assert_eq!(
+            publish_time(Some(previous), at("2026-11-01T11:00:00Z")),
+            "2026-11-01T11:00:00.000Z"
+        );
+        assert_eq!(
+            publish_time(None, at("2026-11-01T11:00:00Z")),
+            "2026-11-01T11:00:00.000Z"
+        );
+    }
+
     fn slug(s: &str) -> Slug {
         Slug::parse(s).unwrap()
     }
@@ -247,6 +367,7 @@ mod tests {
             no_auth_toolkits: vec![slug("browser_tool")],
             concurrency: 32,
             lease_ttl: minutes(15),
+            heartbeat: std::time::Duration::from_secs(5),
             timeout: minutes(13),
             max_shrink: 0.5,
             store_timeout: std::time::Duration::from_secs(15),
@@ -266,6 +387,7 @@ mod tests {
             updated_at: Some("2026-01-01".into()),
             content_hash: format!("hash-{s}"),
             etag: Some(format!("etag-{s}")),
+            snapshot_etag: None,
             synced_at: "2026-11-01T00:00:00.000Z".into(),
             stale: false,
             last_error: None,
@@ -314,10 +436,13 @@ mod tests {
                 pending_deletes: Vec::new(),
                 unfinished_full_pass: None,
                 etag: None,
+                last_synced_at: None,
             },
             stored,
             auth_configs,
             listing,
+            leftovers_removed: 0,
+            snapshots: Vec::new(),
         }
     }
 

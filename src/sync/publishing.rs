@@ -8,15 +8,21 @@ use super::{Abort, SyncEngine, SyncReport};
 use crate::cache::changes::ChangeRecord;
 use crate::cache::plan::Aggregate;
 use crate::cache::{timestamp, Meta, Slug};
-use crate::store::{ETag, ObjectKey, PutCondition, StoreError};
+use crate::store::{ChangesName, ETag, ObjectKey, PutCondition, SnapshotHash, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 impl SyncEngine {
-    /// Publish: the lease is confirmed in the store, then the next meta is
-    /// written by compare-and-swap on the tag the run started from.
+    /// Publish: the lease is confirmed in the store (the records a killed
+    /// sync left were removed during the fetches), this publish's change
+    /// record is written, and then
+    /// the next meta, by compare-and-swap on the tag the run started from.
+    /// The record goes first so a published change is always in the feed,
+    /// whatever dies when; readers and notifications only take records up to
+    /// the published meta's time, so a record whose meta never landed is
+    /// never seen, and the next publish removes it.
     pub(super) async fn publish(
         &self,
         run: &Run<'_>,
@@ -33,18 +39,90 @@ impl SyncEngine {
         let context = MetaContext {
             sync_id: run.sync_id,
             started_at: run.started_at,
-            synced_at: timestamp(SystemTime::now()),
+            synced_at: planning::publish_time(
+                previous.last_synced_at.as_deref(),
+                SystemTime::now(),
+            ),
             sync_duration_ms: run.started.elapsed().as_millis() as u64,
             full: run.request.full,
             out_of_time,
         };
         let (meta, changes, changes_record) = planning::next_meta(previous, aggregate, context);
-        self.put_meta(&meta, previous.etag.clone()).await?;
-        Ok(Published {
-            meta,
-            changes,
-            changes_record,
-        })
+        if let Some(name) = &changes_record {
+            self.write_change_record(run, name, &meta, &changes).await?;
+        }
+        match self.put_meta(&meta, previous.etag.clone()).await {
+            Ok(()) => Ok(Published {
+                meta,
+                changes,
+                changes_record,
+            }),
+            Err(abort) => {
+                // Certainly not published: another meta won. (After a
+                // timeout the meta may have landed: the record stays, and
+                // the next publish removes it if it is not.)
+                if let (Abort::Superseded, Some(name)) = (&abort, &changes_record) {
+                    let key = ObjectKey::Changes(name.clone());
+                    let _ = self.bounded(self.store.delete(&key)).await;
+                }
+                Err(abort)
+            }
+        }
+    }
+
+    /// This publish's change record, before its meta.
+    async fn write_change_record(
+        &self,
+        run: &Run<'_>,
+        name: &ChangesName,
+        meta: &Meta,
+        changes: &[crate::cache::changes::ToolChange],
+    ) -> Result<(), Abort> {
+        let record = ChangeRecord {
+            sync_id: run.sync_id.to_owned(),
+            at: meta.last_synced_at.clone(),
+            changes: changes.to_vec(),
+        };
+        let body = Bytes::from(serde_json::to_vec(&record).expect("a change record serializes"));
+        let key = ObjectKey::Changes(name.clone());
+        let put = self.store.put(&key, body, PutCondition::IfAbsent);
+        match self.bounded(put).await? {
+            Ok(_) | Err(StoreError::PreconditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Change records newer than the meta this sync replaces are a killed
+    /// sync's whose meta never landed: removed (all must go, or this publish
+    /// would make them look published). Records past their retention go
+    /// too, best effort. Without a previous meta every record goes: the feed
+    /// starts again with the cache, whose first record adds every tool.
+    pub(super) async fn clear_unpublished_records(&self, previous: &Previous) -> Result<(), Abort> {
+        let published_through = previous.last_synced_at.as_deref().unwrap_or_default();
+        let oldest_kept = timestamp(SystemTime::now() - self.settings.changes_retention);
+        let listed = self.bounded(self.store.list_changes()).await??;
+        for object in listed {
+            let ObjectKey::Changes(name) = &object.key else {
+                continue;
+            };
+            let delete = self.bounded(self.store.delete(&object.key));
+            if name.at() > published_through {
+                tracing::warn!(
+                    record = name.as_str(),
+                    "removing the change record of a sync that never published"
+                );
+                delete.await??;
+            } else if name.at() < oldest_kept.as_str() {
+                if let Err(error) = delete
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                {
+                    tracing::warn!(%error, "could not prune an old change record");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The meta, by compare-and-swap on the tag the sync started from. A 409
@@ -94,6 +172,32 @@ impl SyncEngine {
         (Vec::new(), to_delete.iter().map(Slug::to_string).collect())
     }
 
+    /// Removes snapshots no meta names any more, while the lease holds by the
+    /// clock, bounded in time; what is left is found again by the next sync.
+    pub(super) async fn remove_snapshots_if_held(
+        &self,
+        lease: &super::Lease,
+        unnamed: Vec<(Slug, SnapshotHash)>,
+    ) -> usize {
+        if unnamed.is_empty() || !lease.held_by_clock() {
+            return 0;
+        }
+        let deletes = futures::stream::iter(unnamed)
+            .map(|(slug, hash)| async move {
+                let key = ObjectKey::Snapshot(slug, hash);
+                self.store.delete(&key).await.is_ok()
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<bool>>();
+        match self.bounded(deletes).await {
+            Ok(done) => done.into_iter().filter(|ok| *ok).count(),
+            Err(e) => {
+                tracing::warn!(error = %e, "removing old snapshots ran out of time; the next sync goes on");
+                0
+            }
+        }
+    }
+
     /// Deletes, concurrently and bounded in time, the objects the new meta no
     /// longer names. Returns (deleted, still pending); pending ones stay in
     /// the meta's `pendingDeletes` and the next sync retries them.
@@ -120,55 +224,6 @@ impl SyncEngine {
             .partition(|slug| done.get(slug).copied().unwrap_or(false));
         let names = |slugs: Vec<Slug>| slugs.iter().map(Slug::to_string).collect();
         (names(removed), names(pending))
-    }
-
-    /// The change feed's record of this publish (none when nothing changed),
-    /// and records past their retention deleted. Best effort: the meta is
-    /// already published; a record that could not be written is reported.
-    pub(super) async fn record_changes(&self, run: &Run<'_>, published: Published) -> bool {
-        let recorded = if published.changes.is_empty() {
-            true
-        } else if let Some(name) = published.changes_record {
-            let record = ChangeRecord {
-                sync_id: run.sync_id.to_owned(),
-                at: published.meta.last_synced_at,
-                changes: published.changes,
-            };
-            let body =
-                Bytes::from(serde_json::to_vec(&record).expect("a change record serializes"));
-            let key = ObjectKey::Changes(name);
-            let put = self.store.put(&key, body, PutCondition::IfAbsent);
-            let recorded = matches!(self.bounded(put).await, Ok(Ok(_)));
-            if !recorded {
-                tracing::warn!("could not record this sync's changes");
-            }
-            recorded
-        } else {
-            return false;
-        };
-        self.expire_change_records().await;
-        recorded
-    }
-
-    async fn expire_change_records(&self) {
-        let oldest_kept = timestamp(SystemTime::now() - self.settings.changes_retention);
-        let expired = async {
-            let listed = self.store.list_changes().await?;
-            for object in listed {
-                if let ObjectKey::Changes(name) = &object.key {
-                    if name.at() < oldest_kept.as_str() {
-                        self.store.delete(&object.key).await?;
-                    }
-                }
-            }
-            Ok::<_, StoreError>(())
-        };
-        let error = match self.bounded(expired).await {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(%error, "could not prune old change records");
     }
 
     pub(super) async fn record_last_run(&self, report: &SyncReport) {

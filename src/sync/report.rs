@@ -80,6 +80,13 @@ pub struct SyncReport {
     pub changes_recorded: bool,
     /// Whether a new meta was published.
     pub published: bool,
+    /// Temporary files that killed writes left in a directory store, removed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leftovers_removed: usize,
+    /// Toolkit snapshots no meta names any more (two publishes old, or a
+    /// killed sync's), removed after the publish.
+    #[serde(default)]
+    pub snapshots_removed: usize,
     /// Change notifications sent after the publish (absent when none are configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<super::NotificationsReport>,
@@ -125,6 +132,8 @@ impl SyncReport {
             changes: None,
             changes_recorded: false,
             published: false,
+            leftovers_removed: 0,
+            snapshots_removed: 0,
             notifications: None,
             upstream_requests: 0,
             upstream_throttled: 0,
@@ -135,4 +144,8 @@ impl SyncReport {
             started_at,
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -76,17 +76,24 @@ impl SyncEngine {
         let redact = |raw: &str| self.client.redact(raw);
         let plan = planning::plan_run(&gathered, run.request, &self.settings, redact)?;
         report.planned(&plan, run.started.elapsed());
+        report.leftovers_removed = gathered.leftovers_removed;
         self.emit(SyncEvent::Planned {
             to_fetch: plan.to_fetch.len(),
             unchanged: plan.kept.len(),
         });
 
         let phase = Instant::now();
-        let mut fetched = self.fetch_all(run, &gathered, plan.to_fetch).await;
+        // Before the deadline and beside the fetches: the records a killed
+        // sync left go while Composio is being read, not after the deadline.
+        let (mut fetched, cleared) = tokio::join!(
+            self.fetch_all(run, &gathered, plan.to_fetch),
+            self.clear_unpublished_records(&gathered.previous)
+        );
         report.fetched_all(&mut fetched, phase.elapsed());
         if let Some(abort) = fetched.store_failure {
             return Err(abort);
         }
+        cleared?;
 
         let previous = &gathered.previous;
         let aggregate = plan::aggregate(
@@ -113,32 +120,48 @@ impl SyncEngine {
             .await?;
         report.published(&published);
         let record = published.changes_record.clone();
-        report.changes_recorded = self.record_changes(run, published).await;
+        let through = published.meta.last_synced_at.clone();
         (report.removed, report.pending_deletes) = self.prune_if_held(run.lease, to_delete).await;
+        let unnamed = planning::unnamed_snapshots(
+            &gathered.snapshots,
+            &previous.index,
+            &published.meta.toolkits,
+        );
+        report.snapshots_removed = self.remove_snapshots_if_held(run.lease, unnamed).await;
         report.timings.publish = phase.elapsed().as_millis() as u64;
-        report.notified(self.notify(record.as_ref()).await);
+        report.notified(self.notify(record.as_ref(), &through).await);
         Ok(())
     }
 
     /// Gather: the published meta, the store's listing and the Composio
     /// listings (already in flight), at once.
     async fn gather(&self, listings: AbortOnDropHandle<Listings>) -> Result<Gathered, Abort> {
-        let (previous, stored, listings) = tokio::join!(
+        let (previous, stored, snapshots, listings, leftovers) = tokio::join!(
             self.read_previous(),
             self.bounded(self.store.list()),
-            listings
+            self.bounded(self.store.list_snapshots()),
+            listings,
+            self.sweep_leftovers()
         );
         let previous = previous?;
         let (auth_configs, listing) =
             listings.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
         let auth_configs = auth_configs.map_err(Abort::AuthConfigs)?;
-        let stored: StoredEtags = stored??
+        let views: StoredEtags = stored??
             .into_iter()
             .filter_map(|o| match o.key {
                 ObjectKey::Toolkit(slug) => Some((slug, o.etag.0)),
                 _ => None,
             })
             .collect();
+        let snapshots: Vec<_> = snapshots??
+            .into_iter()
+            .filter_map(|o| match o.key {
+                ObjectKey::Snapshot(slug, hash) => Some((slug, hash, o.etag.0)),
+                _ => None,
+            })
+            .collect();
+        let stored = planning::with_snapshots(views, &previous.index, &snapshots);
         let listing = listing.map(|items| {
             items
                 .into_iter()
@@ -150,7 +173,26 @@ impl SyncEngine {
             stored,
             auth_configs,
             listing,
+            leftovers_removed: leftovers,
+            snapshots: snapshots.into_iter().map(|(s, h, _)| (s, h)).collect(),
         })
+    }
+
+    /// What killed writes left behind, removed: older than one store
+    /// operation, so no write in flight (the lease keeps other writers out).
+    async fn sweep_leftovers(&self) -> usize {
+        let sweep = self.store.sweep_leftovers(self.settings.store_timeout);
+        let error = match self.bounded(sweep).await {
+            Ok(Ok(0)) => return 0,
+            Ok(Ok(removed)) => {
+                tracing::info!(removed, "removed temporary files killed writes left behind");
+                return removed;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(%error, "could not remove leftover temporary files; the next sync tries again");
+        0
     }
 
     pub(super) fn start_listings(&self) -> AbortOnDropHandle<Listings> {
@@ -178,6 +220,7 @@ impl SyncEngine {
             pending_deletes: Vec::new(),
             unfinished_full_pass: None,
             etag,
+            last_synced_at: None,
         };
         let Some(object) = self.bounded(self.store.get(&ObjectKey::Meta)).await?? else {
             return Ok(nothing(None));
@@ -188,6 +231,7 @@ impl SyncEngine {
                 pending_deletes: meta.pending_deletes,
                 unfinished_full_pass: meta.unfinished_full_pass,
                 etag: Some(object.etag),
+                last_synced_at: Some(meta.last_synced_at),
             }),
             Err(e) => {
                 // Unreadable: start from nothing, but still replace it by CAS.
@@ -239,5 +283,7 @@ impl SyncReport {
         self.tools = published.meta.total_tool_count;
         self.stale = published.meta.toolkits.iter().filter(|e| e.stale).count();
         self.changes = Some(ChangeCounts::of(&published.changes));
+        // Written before the meta, or the meta was not published.
+        self.changes_recorded = published.changes.is_empty() || published.changes_record.is_some();
     }
 }

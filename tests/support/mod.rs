@@ -297,6 +297,9 @@ impl Store for FlakyStore {
         }
         self.inner.list_changes().await
     }
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list_snapshots().await
+    }
     fn location(&self) -> String {
         format!("flaky {}", self.inner.location())
     }
@@ -428,6 +431,8 @@ pub async fn plant_lease(store: &dyn Store, owner: &str, acquired_at: &str, expi
         acquired_at: acquired_at.into(),
         expires_at: String::new(),
         expires_at_ms,
+        renewed_at_ms: None,
+        dead_after_ms: None,
     };
     store
         .put(

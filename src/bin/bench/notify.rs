@@ -55,6 +55,9 @@ impl Store for PublishClock {
     async fn list_changes(&self) -> Result<Vec<ListedObject>, StoreError> {
         self.inner.list_changes().await
     }
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        self.inner.list_snapshots().await
+    }
     fn location(&self) -> String {
         self.inner.location()
     }

@@ -622,6 +622,10 @@ impl<S: Store> Store for Slowed<S> {
         tokio::time::sleep(self.delay).await;
         self.inner.list_changes().await
     }
+    async fn list_snapshots(&self) -> Result<Vec<ListedObject>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.list_snapshots().await
+    }
     fn location(&self) -> String {
         format!("{} (slowed by {:?})", self.inner.location(), self.delay)
     }
