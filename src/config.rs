@@ -3,7 +3,7 @@
 //! configuration table is checked against by a test.
 
 use crate::cache::Slug;
-use crate::composio::{ApiKey, ClientConfig};
+use crate::composio::{ApiKey, ApiVersion, ClientConfig};
 use crate::notify::WebhookSecret;
 use crate::store::validate_prefix;
 use crate::sync::{SyncSettings, LEASE_SAFETY, STORE_OPS_AFTER_DEADLINE};
@@ -18,6 +18,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_API_KEY", NONE, "Composio project API key; needed to sync, never logged (local runs)"),
     ("COMPOSIO_API_KEY_SECRET", NONE, "Secrets Manager secret (name or ARN) holding the key, read once at start when COMPOSIO_API_KEY is unset: the bare key, or JSON with `COMPOSIO_API_KEY` or `apiKey` (the deployed sync function)"),
     ("COMPOSIO_BASE_URL", "https://backend.composio.dev", "Composio API base URL; https, or plain http to loopback only (the emulator)"),
+    ("COMPOSIO_API_VERSION", "v3.1", "Composio REST API version the client speaks: `v3.1` (current) or `v3` (previous, still supported); `toolkit_versions=latest` is sent on both"),
     ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool", "comma-separated toolkits that need no auth config"),
     ("COMPOSIO_MAX_RPS", "25", "ceiling of the client's request rate per process (0 = none); it adapts below this to what the server signals; 25/s = 1,500/min, under the starter plan's 2,000/min"),
     ("COMPOSIO_BURST", "50", "requests sent at once before the rate applies"),
@@ -27,6 +28,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("COMPOSIO_RETRY_BUDGET_MS", "60000", "total time one call may spend waiting to retry, 429 pauses included"),
     ("COMPOSIO_MAX_BODY_BYTES", "33554432", "largest upstream response body accepted"),
     ("COMPOSIO_PAGE_LIMIT", "1000", "page size asked of list calls (the API's maximum is 1000)"),
+    ("SYNC_SCOPE", "project", "which toolkits are synced: `project` (its auth configs' toolkits and the no-auth ones) or `catalog` (every toolkit Composio lists, deprecated ones included, and the project's); the shrink guard, pruning and the change feed follow it"),
+    ("SYNC_TOOLKITS", NONE, "comma-separated toolkits to sync instead of a scope (no auth-config call); wins over SYNC_SCOPE"),
     ("SYNC_CONCURRENCY", "32", "toolkits fetched at once (their requests still pass the shared rate limit)"),
     ("SYNC_TIMEOUT_MS", "760000", "time budget of a whole sync (on Lambda: also at most the function's remaining time, less a margin)"),
     ("SYNC_STORE_TIMEOUT_MS", "15000", "bound of each store operation of a sync, so work after its deadline is bounded"),
@@ -99,6 +102,7 @@ pub struct ComposioConfig {
     /// Where to read the key when `api_key` is unset (Secrets Manager).
     pub api_key_secret: Option<String>,
     pub base_url: String,
+    pub api_version: ApiVersion,
     pub no_auth_toolkits: Vec<Slug>,
     pub max_rps: Option<u32>,
     pub burst: u32,
@@ -113,6 +117,7 @@ pub struct ComposioConfig {
 /// The engine: how much at once, how long, how safely.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
+    pub scope: crate::sync::Scope,
     pub changes_retention: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
@@ -266,6 +271,7 @@ impl Config {
         let c = &self.composio;
         let key = c.api_key.clone().ok_or(ConfigError::MissingApiKey)?;
         let mut client = ClientConfig::new(c.base_url.clone(), key);
+        client.api_version = c.api_version;
         client.page_limit = c.page_limit;
         client.max_rps = c.max_rps;
         client.burst = c.burst;
@@ -279,6 +285,7 @@ impl Config {
 
     pub fn sync_settings(&self) -> SyncSettings {
         SyncSettings {
+            scope: self.sync.scope.clone(),
             no_auth_toolkits: self.composio.no_auth_toolkits.clone(),
             concurrency: self.sync.concurrency,
             lease_ttl: self.sync.lease_ttl,
@@ -319,9 +326,18 @@ fn composio<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ComposioCon
         });
     }
     let max_rps = vars.number("COMPOSIO_MAX_RPS")?;
+    let api_version = vars
+        .text("COMPOSIO_API_VERSION")
+        .unwrap_or_default()
+        .parse::<ApiVersion>()
+        .map_err(|reason| ConfigError::Invalid {
+            name: "COMPOSIO_API_VERSION",
+            reason,
+        })?;
     Ok(ComposioConfig {
         api_key: (vars.get)("COMPOSIO_API_KEY").and_then(ApiKey::new),
         api_key_secret: vars.text("COMPOSIO_API_KEY_SECRET"),
+        api_version,
         base_url,
         no_auth_toolkits,
         max_rps: (max_rps > 0).then_some(max_rps.min(u64::from(u32::MAX)) as u32),
@@ -333,6 +349,40 @@ fn composio<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<ComposioCon
         max_body_bytes: vars.number("COMPOSIO_MAX_BODY_BYTES")? as usize,
         page_limit: vars.ranged("COMPOSIO_PAGE_LIMIT", 1..=1000)? as u32,
     })
+}
+
+fn slug_list<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    name: &'static str,
+) -> Result<Vec<Slug>, ConfigError> {
+    vars.text(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Slug::parse(s).map_err(|e| ConfigError::Invalid {
+                name,
+                reason: format!("{s:?}: {e}"),
+            })
+        })
+        .collect()
+}
+
+fn scope<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<crate::sync::Scope, ConfigError> {
+    use crate::sync::Scope;
+    let explicit = slug_list(vars, "SYNC_TOOLKITS")?;
+    if !explicit.is_empty() {
+        return Ok(Scope::Toolkits(explicit));
+    }
+    match vars.text("SYNC_SCOPE").unwrap_or_default().as_str() {
+        "project" => Ok(Scope::Project),
+        "catalog" => Ok(Scope::Catalog),
+        other => Err(ConfigError::Invalid {
+            name: "SYNC_SCOPE",
+            reason: format!("{other:?}: use project or catalog (or SYNC_TOOLKITS for a list)"),
+        }),
+    }
 }
 
 fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, ConfigError> {
@@ -374,6 +424,7 @@ fn sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SyncConfig, Con
             vars.ranged("CHANGES_RETENTION_DAYS", 1..=3650)? * 24 * 3600,
         ),
         concurrency: vars.ranged("SYNC_CONCURRENCY", 1..=256)? as usize,
+        scope: scope(vars)?,
         timeout,
         store_timeout,
         lease_ttl,
@@ -554,6 +605,7 @@ mod tests {
             ("CACHE_BUCKET", "my-bucket"),
             ("CACHE_PREFIX", "p/"),
             ("CACHE_S3_FORCE_PATH_STYLE", "true"),
+            ("COMPOSIO_API_VERSION", "v3"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "browser_tool, codeinterpreter"),
             ("COMPOSIO_MAX_RPS", "0"),
             ("SYNC_MAX_SHRINK", "80%"),
@@ -569,6 +621,7 @@ mod tests {
         );
         assert_eq!(c.composio.no_auth_toolkits.len(), 2);
         assert_eq!(c.composio.max_rps, None);
+        assert_eq!(c.composio.api_version, crate::composio::ApiVersion::V3);
         assert_eq!(c.sync.max_shrink, 0.8);
     }
 
@@ -578,6 +631,9 @@ mod tests {
             ("SYNC_CONCURRENCY", "lots"),
             ("SYNC_CONCURRENCY", "0"),
             ("CACHE_PREFIX", "../x/"),
+            ("COMPOSIO_API_VERSION", "v4"),
+            ("SYNC_SCOPE", "everything"),
+            ("SYNC_TOOLKITS", "github,../x"),
             ("COMPOSIO_NO_AUTH_TOOLKITS", "../etc"),
             ("COMPOSIO_BASE_URL", "ftp://x"),
             ("COMPOSIO_BASE_URL", "http://backend.composio.dev"),

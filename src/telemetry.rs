@@ -149,7 +149,7 @@ pub fn record_sync(report: &SyncReport) {
         ("ObjectsWritten", report.written),
         (
             "ToolsChanged",
-            report.changes.map(|c| c.total()).unwrap_or(0),
+            report.changes.map(|c| c.tools_total()).unwrap_or(0),
         ),
         (
             "NotificationsFailed",

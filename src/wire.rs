@@ -68,6 +68,9 @@ pub struct ToolkitMeta {
     pub categories: Vec<CategoryWire>,
     #[serde(default)]
     pub tools_count: Option<Number>,
+    /// How many trigger types the toolkit has: 0 means no trigger call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers_count: Option<Number>,
     #[serde(default)]
     pub version: Option<String>,
     #[serde(default)]
@@ -142,6 +145,31 @@ pub struct ToolToolkit {
     pub name: Option<String>,
     #[serde(default)]
     pub logo: Option<String>,
+}
+
+/// An item of `GET /api/v3.1/triggers_types`: an event a connected app can
+/// push. `config` and `payload` stay raw JSON, kept byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TriggerType {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// `webhook` or `poll`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub toolkit: Option<ToolToolkit>,
+    #[serde(default)]
+    pub config: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub payload: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_webhook_endpoint_setup: Option<bool>,
 }
 
 /// `{"error": {...}}`, the API's error envelope.

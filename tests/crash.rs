@@ -198,10 +198,15 @@ async fn replay_feed(store: &dyn Store) -> BTreeSet<(String, String)> {
     present
 }
 
+/// Every tool and trigger type the meta names (the feed reports both).
 fn tools_of(meta: &Meta) -> BTreeSet<(String, String)> {
     meta.toolkits
         .iter()
-        .flat_map(|e| e.tools.iter().map(|t| (e.slug.to_string(), t.slug.clone())))
+        .flat_map(|e| {
+            let tools = e.tools.iter().map(|t| t.slug.clone());
+            let triggers = e.triggers.iter().map(|t| t.slug.clone());
+            tools.chain(triggers).map(|slug| (e.slug.to_string(), slug))
+        })
         .collect()
 }
 

@@ -160,6 +160,8 @@ fn catalogue() -> Catalog {
             version: "20251201_00".into(),
             updated_at: "2026-11-01".into(),
             tools,
+            triggers: Vec::new(),
+            deprecated: false,
         },
     );
     catalog

@@ -199,7 +199,10 @@ async fn the_sync_function_reads_its_key_from_secrets_manager_and_emits_one_emf_
             "{record}"
         );
     }
-    assert_eq!(records[0]["UpstreamRequests"], 9, "N + 2");
+    assert_eq!(
+        records[0]["UpstreamRequests"], 10,
+        "N + 3: the listings, the tools, one trigger-type call"
+    );
     assert_eq!(records[0]["ObjectsWritten"], 7);
     assert_eq!(
         records[0]["ToolsChanged"], 885,

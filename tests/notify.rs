@@ -159,8 +159,12 @@ async fn webhooks_are_signed_per_standard_webhooks_and_a_retry_keeps_its_id() {
         .iter()
         .find(|t| t["slug"] == "github")
         .unwrap();
-    assert_eq!(github["added"], 831);
-    assert_eq!(data["changes"].as_array().unwrap().len(), first.tools);
+    assert_eq!(github["added"], 831, "tools only");
+    assert_eq!(github["triggers"]["added"], 6, "its trigger types apart");
+    assert_eq!(data["counts"]["triggers"]["added"], 6);
+    let changes = data["changes"].as_array().unwrap();
+    let triggers = changes.iter().filter(|c| c["subject"] == "trigger").count();
+    assert_eq!((changes.len(), triggers), (first.tools + 6, 6));
     for delivery in receiver
         .deliveries("/ok")
         .iter()

@@ -1289,7 +1289,9 @@ async fn each_report_counts_only_its_own_requests_throttles_and_retries() {
         (1, 2),
         "one 429 and one 502, each retried"
     );
-    assert_eq!(first.upstream_requests, 2 + 7 + 2);
+    // Two listings, one tool call per toolkit, one trigger-type call for
+    // the one toolkit with any (N + 3), and the two retries.
+    assert_eq!(first.upstream_requests, 2 + 7 + 1 + 2);
     let second = engine.run(SyncRequest::default()).await.unwrap();
     assert!(second.success, "{second:?}");
     assert_eq!(

@@ -78,6 +78,9 @@ enum Command {
         /// Only this toolkit's tools (a toolkit slug the cache holds).
         #[arg(long)]
         toolkit: Option<String>,
+        /// What to find: `tool` (the default) or `trigger` (trigger types).
+        #[arg(long, default_value = "tool")]
+        kind: composio_schema_cache::search::Kind,
         /// How many results to print, best first (at least 1).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         limit: u64,
@@ -231,6 +234,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         Command::Search {
             query,
             toolkit,
+            kind,
             limit,
             json,
         } => {
@@ -239,6 +243,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let (hits, total) = view.search_index().search(
                 &composio_schema_cache::search::Query::new(&query)
                     .toolkit(toolkit.as_ref().map(Slug::as_str))
+                    .kind(Some(kind))
                     .limit(usize::try_from(limit).unwrap_or(usize::MAX)),
             );
             if json {
@@ -247,7 +252,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 for hit in &hits {
                     println!("{:>6.2}  {:<48} {}", hit.score, hit.slug, hit.name);
                 }
-                eprintln!("{} of {total} matching tools", hits.len());
+                eprintln!("{} of {total} matching {}s", hits.len(), kind.as_str());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -16,15 +16,35 @@ pub enum ChangeKind {
     Deprecated,
 }
 
-/// One tool's change, as a record keeps it.
+/// What changed: a tool, or a trigger type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    #[default]
+    Tool,
+    Trigger,
+}
+
+impl Subject {
+    pub fn is_tool(&self) -> bool {
+        *self == Self::Tool
+    }
+}
+
+/// One tool's (or trigger type's) change, as a record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolChange {
     pub toolkit: String,
+    /// The tool's slug, or the trigger type's when `subject` says `trigger`.
     pub tool: String,
     pub kind: ChangeKind,
     pub from_version: Option<String>,
     pub to_version: Option<String>,
+    /// `trigger` for a trigger type; absent for a tool (records before
+    /// trigger types read as tools).
+    #[serde(default, skip_serializing_if = "Subject::is_tool")]
+    pub subject: Subject,
 }
 
 /// `{prefix}_changes/{at}_{syncId}.json`: what one publishing sync changed.
@@ -36,19 +56,53 @@ pub struct ChangeRecord {
     pub changes: Vec<ToolChange>,
 }
 
-/// How many changes of each kind, for the report.
+/// How many tools changed how (trigger types counted apart), for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangeCounts {
     pub added: usize,
     pub removed: usize,
     pub changed: usize,
     pub deprecated: usize,
+    /// Trigger types' changes; absent when none.
+    #[serde(default, skip_serializing_if = "TriggerCounts::is_zero")]
+    pub triggers: TriggerCounts,
+}
+
+/// How many trigger types changed how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TriggerCounts {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+}
+
+impl TriggerCounts {
+    pub fn is_zero(&self) -> bool {
+        self.total() == 0
+    }
+
+    pub fn total(&self) -> usize {
+        self.added + self.removed + self.changed
+    }
+
+    /// Counts one trigger type's change (they are never deprecated).
+    pub fn count(&mut self, kind: ChangeKind) {
+        match kind {
+            ChangeKind::Added => self.added += 1,
+            ChangeKind::Removed => self.removed += 1,
+            ChangeKind::Changed | ChangeKind::Deprecated => self.changed += 1,
+        }
+    }
 }
 
 impl ChangeCounts {
     pub fn of(changes: &[ToolChange]) -> Self {
         let mut counts = Self::default();
         for change in changes {
+            if change.subject == Subject::Trigger {
+                counts.triggers.count(change.kind);
+                continue;
+            }
             *match change.kind {
                 ChangeKind::Added => &mut counts.added,
                 ChangeKind::Removed => &mut counts.removed,
@@ -59,8 +113,14 @@ impl ChangeCounts {
         counts
     }
 
-    pub fn total(&self) -> usize {
+    /// The tools' changes alone.
+    pub fn tools_total(&self) -> usize {
         self.added + self.removed + self.changed + self.deprecated
+    }
+
+    /// Every change, trigger types' included.
+    pub fn total(&self) -> usize {
+        self.added + self.removed + self.changed + self.deprecated + self.triggers.total()
     }
 }
 
@@ -79,6 +139,7 @@ pub fn changes_between(previous: &[IndexEntry], next: &[IndexEntry]) -> Vec<Tool
             kind,
             from_version: old.and_then(|e| e.version.clone()),
             to_version: new.and_then(|e| e.version.clone()),
+            subject: Subject::Tool,
         };
     for new in next.iter().filter(|e| !e.stale) {
         let old = before.get(new.slug.as_str()).copied();
@@ -122,6 +183,58 @@ pub fn changes_between(previous: &[IndexEntry], next: &[IndexEntry]) -> Vec<Tool
             changes.push(change(Some(old), None, &tool.slug, ChangeKind::Removed));
         }
     }
+    changes.extend(trigger_changes(&before, next));
+    changes
+}
+
+/// Trigger type by trigger type, what `next` changed: added, removed, or
+/// changed (any of name, description, instructions, type or schemas).
+fn trigger_changes(before: &HashMap<&str, &IndexEntry>, next: &[IndexEntry]) -> Vec<ToolChange> {
+    let after: HashMap<&str, &IndexEntry> = next.iter().map(|e| (e.slug.as_str(), e)).collect();
+    let mut changes = Vec::new();
+    let change =
+        |old: Option<&IndexEntry>, new: Option<&IndexEntry>, slug: &str, kind| ToolChange {
+            toolkit: new.or(old).map(|e| e.slug.to_string()).unwrap_or_default(),
+            tool: slug.to_owned(),
+            kind,
+            from_version: old.and_then(|e| e.version.clone()),
+            to_version: new.and_then(|e| e.version.clone()),
+            subject: Subject::Trigger,
+        };
+    for new in next.iter().filter(|e| !e.stale) {
+        let old = before.get(new.slug.as_str()).copied();
+        let was: HashMap<&str, &Option<String>> = old
+            .map(|e| {
+                e.triggers
+                    .iter()
+                    .map(|t| (t.slug.as_str(), &t.hash))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for trigger in &new.triggers {
+            match was.get(trigger.slug.as_str()) {
+                None => changes.push(change(old, Some(new), &trigger.slug, ChangeKind::Added)),
+                Some(hash) if hash.is_some() && **hash != trigger.hash => {
+                    changes.push(change(old, Some(new), &trigger.slug, ChangeKind::Changed))
+                }
+                Some(_) => {}
+            }
+        }
+        let kept: std::collections::HashSet<&str> =
+            new.triggers.iter().map(|t| t.slug.as_str()).collect();
+        for gone in old.iter().flat_map(|e| &e.triggers) {
+            if !kept.contains(gone.slug.as_str()) {
+                changes.push(change(old, Some(new), &gone.slug, ChangeKind::Removed));
+            }
+        }
+    }
+    for (slug, old) in before {
+        if !after.contains_key(slug) {
+            for gone in &old.triggers {
+                changes.push(change(Some(old), None, &gone.slug, ChangeKind::Removed));
+            }
+        }
+    }
     changes
 }
 
@@ -158,6 +271,7 @@ mod tests {
             stale: false,
             last_error: None,
             tools,
+            triggers: Vec::new(),
         }
     }
 
@@ -225,6 +339,41 @@ mod tests {
                 counts.deprecated
             ),
             (2, 2, 1, 1)
+        );
+
+        assert!(counts.triggers.is_zero());
+
+        let trigger = |slug: &str, hash: &str| crate::cache::TriggerEntry {
+            slug: slug.into(),
+            name: slug.into(),
+            description: String::new(),
+            kind: "webhook".into(),
+            range: None,
+            hash: Some(hash.into()),
+        };
+        let mut with = entry("gh", "2", previous[0].tools.clone());
+        with.triggers = vec![trigger("GH_T1", "1"), trigger("GH_T2", "2")];
+        let mut then = entry("gh", "3", previous[0].tools.clone());
+        then.triggers = vec![trigger("GH_T2", "2b"), trigger("GH_T3", "3")];
+        let triggers = changes_between(&[with], &[then]);
+        assert!(triggers.iter().all(|c| c.subject == Subject::Trigger));
+        assert_eq!(
+            kinds(&triggers),
+            [
+                ("gh".into(), "GH_T1".into(), ChangeKind::Removed),
+                ("gh".into(), "GH_T2".into(), ChangeKind::Changed),
+                ("gh".into(), "GH_T3".into(), ChangeKind::Added),
+            ]
+        );
+        let counts = ChangeCounts::of(&triggers);
+        assert_eq!((counts.added, counts.total()), (0, 3), "tools apart");
+        assert_eq!(
+            counts.triggers,
+            TriggerCounts {
+                added: 1,
+                removed: 1,
+                changed: 1
+            }
         );
 
         let bumped = vec![entry("gh", "3", previous[0].tools.clone())];

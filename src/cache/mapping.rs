@@ -7,8 +7,8 @@
 //! once, here, and each tool's byte range in it is recorded, so a reader can
 //! serve one tool without parsing the toolkit.
 
-use super::{Category, CompatReport, Failure, IndexEntry, Slug, ToolEntry, ToolSlug};
-use crate::wire::{Tool, ToolkitDetail, ToolkitSummary};
+use super::{Category, CompatReport, Failure, IndexEntry, Slug, ToolEntry, ToolSlug, TriggerEntry};
+use crate::wire::{Tool, ToolkitDetail, ToolkitSummary, TriggerType};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -185,6 +185,7 @@ fn categories(wire: &[crate::wire::CategoryWire]) -> Vec<Category> {
 pub struct UpstreamToolkit {
     pub info: ToolkitInfo,
     pub tools: Vec<Tool>,
+    pub triggers: Vec<TriggerType>,
 }
 
 /// A toolkit object, written once: its bytes, their hash, and what the index
@@ -201,6 +202,10 @@ pub struct EncodedToolkit {
     pub tools: Vec<ToolEntry>,
     /// Tools left out, with the reason: their toolkit publishes without them.
     pub left_out: Vec<Failure>,
+    pub triggers: Vec<TriggerEntry>,
+    /// Trigger types left out, and why: one bad trigger type never costs
+    /// the toolkit.
+    pub refused_triggers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -341,7 +346,11 @@ pub fn map_toolkit(
     known: &KnownTools,
     compat: &CompatOf,
 ) -> Result<EncodedToolkit, MappingError> {
-    let UpstreamToolkit { info, tools } = upstream;
+    let UpstreamToolkit {
+        info,
+        tools,
+        triggers,
+    } = upstream;
     if !Slug::matches_upstream(asked, &info.slug) {
         return Err(MappingError::SlugMismatch {
             asked: asked.to_string(),
@@ -441,6 +450,7 @@ pub fn map_toolkit(
         no_auth: info.no_auth,
     };
     write_continued(&mut body, &tail);
+    let (trigger_entries, refused_triggers) = write_triggers(&mut body, asked, triggers);
     let content_hash = content_hash(&body);
     Ok(EncodedToolkit {
         slug: asked.clone(),
@@ -452,7 +462,123 @@ pub fn map_toolkit(
         updated_at: info.updated_at.clone(),
         tools: entries,
         left_out,
+        triggers: trigger_entries,
+        refused_triggers,
     })
+}
+
+/// One trigger type in the cached format (`CachedTriggerType`'s fields, in its order).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerRecord<'a> {
+    slug: &'a str,
+    name: &'a str,
+    description: &'a str,
+    instructions: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    toolkit_slug: &'a str,
+    version: Option<&'a str>,
+    config: &'a RawValue,
+    payload: &'a RawValue,
+}
+
+/// What the change feed compares of a trigger type: everything but its version stamp.
+fn trigger_hash(record: &TriggerRecord<'_>) -> String {
+    let mut hasher = Sha256::new();
+    let parts = [
+        record.name,
+        record.description,
+        record.instructions,
+        record.kind,
+        record.config.get(),
+        record.payload.get(),
+    ];
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..12])
+}
+
+/// Why a trigger type cannot be cached, if it cannot.
+fn refuse_trigger(asked: &Slug, trigger: &TriggerType, seen: &HashSet<&str>) -> Option<String> {
+    if let Err(e) = ToolSlug::parse(&trigger.slug) {
+        return Some(format!("slug is not URL-safe: {e}"));
+    }
+    if let Some(owner) = trigger.toolkit.as_ref() {
+        if !Slug::matches_upstream(asked, &owner.slug) {
+            return Some(format!("belongs to toolkit {:?}", owner.slug));
+        }
+    }
+    if seen.contains(trigger.slug.as_str()) {
+        return Some("appears more than once".into());
+    }
+    None
+}
+
+/// Closes the toolkit's object with `,"triggers":[...]}` when it has any
+/// (an object without trigger types keeps its bytes, and its hash). A bad
+/// trigger type is left out and named, never the toolkit's failure.
+fn write_triggers(
+    body: &mut Vec<u8>,
+    asked: &Slug,
+    triggers: &[TriggerType],
+) -> (Vec<TriggerEntry>, Vec<(String, String)>) {
+    let mut entries = Vec::with_capacity(triggers.len());
+    let mut refused = Vec::new();
+    let mut seen = HashSet::with_capacity(triggers.len());
+    let mut records = Vec::with_capacity(triggers.len());
+    for trigger in triggers {
+        if let Some(reason) = refuse_trigger(asked, trigger, &seen) {
+            refused.push((trigger.slug.clone(), reason));
+            continue;
+        }
+        let config = schema(&trigger.slug, "config", &trigger.config);
+        let payload = schema(&trigger.slug, "payload", &trigger.payload);
+        let (Ok(config), Ok(payload)) = (config, payload) else {
+            refused.push((
+                trigger.slug.clone(),
+                "config and payload must be JSON objects".into(),
+            ));
+            continue;
+        };
+        seen.insert(trigger.slug.as_str());
+        records.push(TriggerRecord {
+            slug: &trigger.slug,
+            name: &trigger.name,
+            description: trigger.description.as_deref().unwrap_or_default(),
+            instructions: trigger.instructions.as_deref().unwrap_or_default(),
+            kind: trigger.kind.as_deref().unwrap_or_default(),
+            toolkit_slug: asked.as_str(),
+            version: trigger.version.as_deref(),
+            config,
+            payload,
+        });
+    }
+    if records.is_empty() {
+        return (entries, refused);
+    }
+    debug_assert_eq!(body.last(), Some(&b'}'));
+    body.pop();
+    body.extend_from_slice(b",\"triggers\":[");
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let start = body.len();
+        serde_json::to_writer(&mut *body, record).expect("a trigger type serializes");
+        entries.push(TriggerEntry {
+            slug: record.slug.to_owned(),
+            name: record.name.to_owned(),
+            description: record.description.to_owned(),
+            kind: record.kind.to_owned(),
+            range: Some([start, body.len()]),
+            hash: Some(trigger_hash(record)),
+        });
+    }
+    body.extend_from_slice(b"]}");
+    (entries, refused)
 }
 
 /// Writes `{...fields` of a struct, leaving the object open.
@@ -560,6 +686,7 @@ mod tests {
         UpstreamToolkit {
             info: ToolkitInfo::from_detail(&detail),
             tools,
+            triggers: vec![],
         }
     }
 
@@ -681,6 +808,97 @@ mod tests {
             assert_eq!(entry.slug, tool.slug);
         }
         assert_eq!(encoded.content_hash, content_hash(&encoded.body));
+    }
+
+    fn trigger(slug: &str, toolkit: &str, config: &str) -> TriggerType {
+        TriggerType {
+            slug: slug.into(),
+            name: slug.to_lowercase(),
+            description: Some("fires".into()),
+            instructions: None,
+            kind: Some("webhook".into()),
+            toolkit: Some(ToolToolkit {
+                slug: toolkit.into(),
+                name: None,
+                logo: None,
+            }),
+            config: Some(RawValue::from_string(config.into()).unwrap()),
+            payload: None,
+            version: Some("20251201_00".into()),
+            requires_webhook_endpoint_setup: Some(false),
+        }
+    }
+
+    #[test]
+    fn trigger_types_follow_the_reference_fields_exactly_and_a_bad_one_is_left_out() {
+        let tools = vec![tool("GITHUB_A", "github")];
+        let without = map_toolkit(
+            &github(),
+            &upstream(detail("github"), tools.clone()),
+            &no_known(),
+            &spaced_keys,
+        )
+        .unwrap();
+        let odd = r#"{"properties":{"repo":{"type":"string","x":1.50}},"type":"object"}"#;
+        let mut toolkit = upstream(detail("github"), tools);
+        toolkit.triggers = vec![
+            trigger("GITHUB_COMMIT_EVENT", "github", odd),
+            trigger("GITHUB_COMMIT_EVENT", "github", "{}"),
+            trigger("GITHUB_STAR", "github", "[1]"),
+            trigger("NOTION_PAGE", "notion", "{}"),
+            trigger("BAD SLUG", "github", "{}"),
+        ];
+        let with = map_toolkit(&github(), &toolkit, &no_known(), &spaced_keys).unwrap();
+        // The reference fields come first and unchanged; triggers come last.
+        assert!(with
+            .body
+            .starts_with(&without.body[..without.body.len() - 1]));
+        let text = std::str::from_utf8(&with.body).unwrap();
+        assert!(text.contains(odd), "config bytes kept: {text}");
+        let v: serde_json::Value = serde_json::from_slice(&with.body).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys.last(), Some(&"triggers"));
+        assert_eq!(with.triggers.len(), 1);
+        let refused: Vec<&str> = with.refused_triggers.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            refused,
+            [
+                "GITHUB_COMMIT_EVENT",
+                "GITHUB_STAR",
+                "NOTION_PAGE",
+                "BAD SLUG"
+            ]
+        );
+        let [start, end] = with.triggers[0].range.unwrap();
+        let record: serde_json::Value = serde_json::from_slice(&with.body[start..end]).unwrap();
+        let rkeys: Vec<&str> = record
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            rkeys,
+            [
+                "slug",
+                "name",
+                "description",
+                "instructions",
+                "type",
+                "toolkitSlug",
+                "version",
+                "config",
+                "payload"
+            ]
+        );
+        assert_eq!(record["payload"], json!({}));
+        let cached: CachedToolkit = serde_json::from_slice(&with.body).unwrap();
+        assert_eq!(cached.triggers[0].kind, "webhook");
+        let mut edited = toolkit.triggers[0].clone();
+        edited.description = Some("fires differently".into());
+        toolkit.triggers = vec![edited];
+        let changed = map_toolkit(&github(), &toolkit, &no_known(), &spaced_keys).unwrap();
+        assert_ne!(changed.triggers[0].hash, with.triggers[0].hash);
     }
 
     #[test]

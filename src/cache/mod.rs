@@ -14,7 +14,8 @@ pub use mapping::{
     ToolInput, ToolkitInfo, UpstreamToolkit, MAX_SCHEMA_DEPTH,
 };
 pub use model::{
-    CachedToolSchema, CachedToolkit, Category, Failure, IndexEntry, LeftOutTool, Meta, ToolEntry,
+    CachedToolSchema, CachedToolkit, CachedTriggerType, Category, Failure, IndexEntry, LeftOutTool,
+    Meta, ToolEntry, TriggerEntry,
 };
 pub use slug::{Slug, SlugError, ToolSlug, MAX_SLUG_LEN, MAX_TOOL_SLUG_LEN};
 

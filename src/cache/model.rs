@@ -28,6 +28,33 @@ pub struct CachedToolkit {
     pub auth_modes: Vec<String>,
     #[serde(default)]
     pub no_auth: bool,
+    /// *Added*: the toolkit's trigger types (absent when it has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<CachedTriggerType>,
+}
+
+/// One trigger type: an event the connected app pushes. `config` (what
+/// setting one up takes) and `payload` (what the webhook delivers) are
+/// exactly as Composio sent them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedTriggerType {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub instructions: String,
+    /// `webhook` or `poll`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = String)]
+    pub toolkit_slug: Slug,
+    pub version: Option<String>,
+    /// JSON Schema of the set-up fields, as Composio sent it.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// JSON Schema of what the webhook delivers, as Composio sent it.
+    #[schema(value_type = Object)]
+    pub payload: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -129,6 +156,25 @@ pub struct IndexEntry {
     /// with the reason: a schema that cannot be stored and served.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<Failure>,
+    /// Trigger types, so `GET /triggers` and search need no other read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerEntry {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where its record sits in the toolkit's object (bytes `[start, end)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[usize; 2]>,
+    /// Hash of what the change feed calls a change: name, description,
+    /// instructions, type and both schemas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,5 +235,9 @@ impl Meta {
 impl CachedToolkit {
     pub fn tool(&self, slug: &str) -> Option<&CachedToolSchema> {
         self.tools.iter().find(|t| t.slug == slug)
+    }
+
+    pub fn trigger(&self, slug: &str) -> Option<&CachedTriggerType> {
+        self.triggers.iter().find(|t| t.slug == slug)
     }
 }

@@ -347,6 +347,7 @@ mod tests {
             stale: false,
             last_error: None,
             tools: vec![],
+            triggers: vec![],
         }
     }
 

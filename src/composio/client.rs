@@ -1,7 +1,7 @@
 use super::error::{cut, TransportKind, UpstreamError};
 use super::rate::{AdaptiveRate, ServerLimit};
 use crate::cache::Slug;
-use crate::wire::{self, AuthConfig, Page, Tool, ToolkitDetail, ToolkitSummary};
+use crate::wire::{self, AuthConfig, Page, Tool, ToolkitDetail, ToolkitSummary, TriggerType};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -32,9 +32,46 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// Which version of Composio's REST API the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiVersion {
+    /// `/api/v3.1`, Composio's current API.
+    #[default]
+    V3_1,
+    /// `/api/v3`, the previous one ("remains supported").
+    V3,
+}
+
+impl ApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V3_1 => "v3.1",
+            Self::V3 => "v3",
+        }
+    }
+}
+
+impl std::str::FromStr for ApiVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "v3.1" | "3.1" => Ok(Self::V3_1),
+            "v3" | "3" => Ok(Self::V3),
+            other => Err(format!("{other:?} is not an API version: use v3.1 or v3")),
+        }
+    }
+}
+
+/// Toolkit slugs per trigger-type call: the query stays far under the 8 KB a
+/// URL may take at proxies, whatever the slugs (each at most 100 bytes).
+pub const TRIGGER_SLUGS_PER_CALL: usize = 60;
+
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub base_url: String,
+    /// `/api/v3.1` unless told `v3`.
+    pub api_version: ApiVersion,
     pub api_key: ApiKey,
     /// Page size asked for; the API's maximum is 1000.
     pub page_limit: u32,
@@ -57,6 +94,7 @@ impl ClientConfig {
     pub fn new(base_url: impl Into<String>, api_key: ApiKey) -> Self {
         Self {
             base_url: base_url.into(),
+            api_version: ApiVersion::default(),
             api_key,
             page_limit: 1000,
             max_rps: Some(25),
@@ -169,30 +207,72 @@ impl ComposioClient {
         }
     }
 
+    /// `/api/{version}/{rest}`.
+    fn path(&self, rest: &str) -> String {
+        format!("/api/{}/{rest}", self.inner.config.api_version.as_str())
+    }
+
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.config.api_version
+    }
+
     /// Every auth config of the project (all pages; disabled ones are left out).
     pub async fn list_auth_configs(&self) -> Result<Vec<AuthConfig>, UpstreamError> {
-        let all: Vec<AuthConfig> = self.get_all_pages("/api/v3/auth_configs", &[]).await?;
+        let all: Vec<AuthConfig> = self.get_all_pages(&self.path("auth_configs"), &[]).await?;
         Ok(all.into_iter().filter(AuthConfig::is_enabled).collect())
     }
 
     pub async fn get_toolkit(&self, slug: &Slug) -> Result<ToolkitDetail, UpstreamError> {
-        let path = format!("/api/v3/toolkits/{slug}");
+        let path = self.path(&format!("toolkits/{slug}"));
         self.get_json(&path, &[]).await
     }
 
     /// Every tool of a toolkit at its latest version (all pages).
     pub async fn list_tools(&self, slug: &Slug) -> Result<Vec<Tool>, UpstreamError> {
-        // `toolkit_versions=latest` or v3 serves the base version; never `important`.
+        // `toolkit_versions=latest` or v3 serves the base version (v3.1
+        // defaults to it; harmless there); never `important`.
+        // `include_deprecated=true`: a tool Composio deprecates would vanish
+        // from the default listing and read as removed, not deprecated.
         let query = [
             ("toolkit_slug", slug.as_str()),
             ("toolkit_versions", "latest"),
+            ("include_deprecated", "true"),
         ];
-        self.get_all_pages("/api/v3/tools", &query).await
+        self.get_all_pages(&self.path("tools"), &query).await
     }
 
-    /// The whole toolkit catalogue with versions, update times and details.
+    /// The whole toolkit catalogue with versions, update times and details,
+    /// deprecated toolkits included: Composio leaves them out by default, and
+    /// a project's deprecated toolkit left out would cost a detail call and a
+    /// refetch on every sync (nothing to diff it against) instead of nothing.
     pub async fn list_toolkits(&self) -> Result<Vec<ToolkitSummary>, UpstreamError> {
-        self.get_all_pages("/api/v3/toolkits", &[]).await
+        let query = [("include_deprecated", "true")];
+        self.get_all_pages(&self.path("toolkits"), &query).await
+    }
+
+    /// The trigger types of these toolkits at their latest versions (every
+    /// page), in calls of [`TRIGGER_SLUGS_PER_CALL`] toolkits; `None`: the
+    /// whole catalogue's, unfiltered.
+    pub async fn list_trigger_types(
+        &self,
+        toolkits: Option<&[Slug]>,
+    ) -> Result<Vec<TriggerType>, UpstreamError> {
+        let path = self.path("triggers_types");
+        let Some(toolkits) = toolkits else {
+            return self
+                .get_all_pages(&path, &[("toolkit_versions", "latest")])
+                .await;
+        };
+        let mut all = Vec::new();
+        for chunk in toolkits.chunks(TRIGGER_SLUGS_PER_CALL) {
+            let slugs = chunk.iter().map(Slug::as_str).collect::<Vec<_>>().join(",");
+            let query = [
+                ("toolkit_slugs", slugs.as_str()),
+                ("toolkit_versions", "latest"),
+            ];
+            all.extend(self.get_all_pages::<TriggerType>(&path, &query).await?);
+        }
+        Ok(all)
     }
 
     async fn get_all_pages<T: DeserializeOwned>(

@@ -6,6 +6,9 @@ mod client;
 mod error;
 mod rate;
 
-pub use client::{retry_after, ApiKey, ClientConfig, ClientStats, ComposioClient, MAX_RETRY_AFTER};
+pub use client::{
+    retry_after, ApiKey, ApiVersion, ClientConfig, ClientStats, ComposioClient, MAX_RETRY_AFTER,
+    TRIGGER_SLUGS_PER_CALL,
+};
 pub use error::{cut, TransportKind, UpstreamError, MAX_UPSTREAM_TEXT};
 pub use rate::{AdaptiveRate, RateSnapshot, ServerLimit};

@@ -5,6 +5,7 @@
 use crate::cache::CachedToolkit;
 use crate::wire::{
     AuthConfigDetail, CategoryWire, Tool, ToolToolkit, ToolkitDetail, ToolkitMeta, ToolkitSummary,
+    TriggerType,
 };
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Number;
@@ -26,6 +27,10 @@ pub struct CatalogToolkit {
     pub updated_at: String,
     /// Tools at the latest version, as `GET /api/v3/tools` sends them.
     pub tools: Vec<Tool>,
+    /// Trigger types, as `GET /api/v3.1/triggers_types` sends them.
+    pub triggers: Vec<TriggerType>,
+    /// Left out of the toolkit listing unless `include_deprecated=true`.
+    pub deprecated: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,6 +58,10 @@ const SAMPLE: &[(&str, &str)] = &[
     ),
 ];
 
+/// 94 real trigger types of 26 toolkits, as Composio's CLI caches them
+/// (`slug, name, description, instructions, type, config, payload`).
+const TRIGGER_TYPES: &str = include_str!("../../catalog/triggers/trigger_types.json");
+
 /// The whole real catalogue bundled in the repository (21 toolkits).
 pub fn bundled_catalog_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog")
@@ -70,7 +79,41 @@ impl Catalog {
                 .unwrap_or_else(|e| panic!("bundled catalog {name}.json: {e}"));
             catalog.insert(toolkit);
         }
+        catalog.attach_bundled_triggers();
         catalog
+    }
+
+    /// Gives each toolkit the bundled trigger types whose slug it prefixes
+    /// (the longest prefix wins: `GOOGLEDRIVE_` is googledrive's, not google's).
+    pub fn attach_bundled_triggers(&mut self) {
+        let all: Vec<TriggerType> =
+            serde_json::from_str(TRIGGER_TYPES).expect("the bundled trigger types parse");
+        for mut trigger in all {
+            let owner = self
+                .toolkits
+                .keys()
+                .filter(|slug| {
+                    let prefix = format!("{}_", slug.to_ascii_uppercase());
+                    trigger.slug.starts_with(&prefix)
+                })
+                .max_by_key(|slug| slug.len())
+                .cloned();
+            let Some(owner) = owner else { continue };
+            let toolkit = self.toolkits.get_mut(&owner).expect("found above");
+            trigger.toolkit = Some(ToolToolkit {
+                slug: owner.clone(),
+                name: Some(toolkit.name.clone()),
+                logo: Some(toolkit.logo.clone()),
+            });
+            trigger
+                .version
+                .get_or_insert_with(|| toolkit.version.clone());
+            toolkit.triggers.push(trigger);
+        }
+    }
+
+    pub fn total_triggers(&self) -> usize {
+        self.toolkits.values().map(|t| t.triggers.len()).sum()
     }
 
     /// Every `*.json` of a directory in the cached format (`_meta.json` aside).
@@ -91,6 +134,7 @@ impl Catalog {
                 serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             catalog.insert(toolkit);
         }
+        catalog.attach_bundled_triggers();
         Ok(catalog)
     }
 
@@ -101,6 +145,11 @@ impl Catalog {
             .toolkits
             .values()
             .flat_map(|t| t.tools.iter())
+            .collect();
+        let triggers: Vec<&TriggerType> = template
+            .toolkits
+            .values()
+            .flat_map(|t| t.triggers.iter())
             .collect();
         let mut catalog = Self::default();
         for i in 0..toolkits {
@@ -119,6 +168,21 @@ impl Catalog {
                     Some(tool)
                 })
                 .collect();
+            // Every third toolkit has three trigger types, as about a third
+            // of the real catalogue has some.
+            let triggers = (0..if i % 3 == 0 { 3 } else { 0 })
+                .filter_map(|k| {
+                    let shape = triggers.get((i + k) % triggers.len().max(1))?;
+                    let mut trigger = (*shape).clone();
+                    trigger.slug = format!("{upper}_TRIGGER_{k}");
+                    trigger.toolkit = Some(ToolToolkit {
+                        slug: slug.clone(),
+                        name: Some(slug.clone()),
+                        logo: Some(String::new()),
+                    });
+                    Some(trigger)
+                })
+                .collect();
             catalog.toolkits.insert(
                 slug.clone(),
                 CatalogToolkit {
@@ -129,6 +193,8 @@ impl Catalog {
                     version: LATEST.into(),
                     updated_at: "2025-12-01T00:00:00.000Z".into(),
                     tools,
+                    triggers,
+                    deprecated: false,
                     slug,
                 },
             );
@@ -175,6 +241,8 @@ impl Catalog {
                     .updated_at
                     .unwrap_or_else(|| "2025-12-01T00:00:00.000Z".into()),
                 tools,
+                triggers: Vec::new(),
+                deprecated: false,
                 slug,
             },
         );
@@ -232,6 +300,7 @@ impl CatalogToolkit {
                 name: "Productivity".into(),
             }],
             tools_count: Some(Number::from(self.tools.len())),
+            triggers_count: Some(Number::from(self.triggers.len())),
             version: Some(self.version.clone()),
             updated_at: Some(self.updated_at.clone()),
             created_at: Some("2024-01-01T00:00:00.000Z".into()),
@@ -269,6 +338,13 @@ mod tests {
             ]
         );
         assert!(c.toolkits["browser_tool"].no_auth);
+        let triggers: Vec<(&str, usize)> = c
+            .toolkits
+            .values()
+            .filter(|t| !t.triggers.is_empty())
+            .map(|t| (t.slug.as_str(), t.triggers.len()))
+            .collect();
+        assert_eq!(triggers, [("github", 6)]);
         assert!(c.toolkits["github"].base_tools().len() < 831);
     }
 

@@ -16,6 +16,7 @@ pub use lambda_runtime::RuntimeApi;
 
 use crate::wire::{
     AuthConfig, AuthConfigToolkit, ErrorBody, ErrorEnvelope, Page, RateLimitBody, ToolToolkit,
+    TriggerType,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -150,6 +151,8 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<RateLimit>,
     /// Toolkits in the project's auth configs (`None`: every toolkit that needs auth).
     pub auth_configs: Option<Vec<String>>,
+    /// Serve `/api/v3` only, as a server from before v3.1 (`/api/v3.1/...` is a 404).
+    pub v3_only: bool,
 }
 
 impl EmulatorConfig {
@@ -162,6 +165,7 @@ impl EmulatorConfig {
             per_item: Duration::ZERO,
             rate_limit: None,
             auth_configs: None,
+            v3_only: false,
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct Stats {
     pub peak_in_flight: u64,
     /// When each admitted request arrived, since the emulator started.
     pub arrivals: Vec<Duration>,
+    /// Requests by API version (`v3`, `v3.1`), whatever their route.
+    pub by_version: BTreeMap<String, u64>,
 }
 
 struct Inner {
@@ -220,12 +226,26 @@ impl Emulator {
             stats: Stats::default(),
         }));
         let shutdown = Arc::new(tokio::sync::Notify::new());
-        let app = Router::new()
-            .route("/api/v3/auth_configs", get(auth_configs))
-            .route("/api/v3/toolkits", get(toolkits))
-            .route("/api/v3/toolkits/{slug}", get(toolkit))
-            .route("/api/v3/tools", get(tools))
+        let v3_only = lock(&inner).config.v3_only;
+        let versions: &[&str] = if v3_only { &["v3"] } else { &["v3", "v3.1"] };
+        let mut app = Router::new();
+        for version in versions {
+            app = app
+                .route(&format!("/api/{version}/auth_configs"), get(auth_configs))
+                .route(&format!("/api/{version}/toolkits"), get(toolkits))
+                .route(&format!("/api/{version}/toolkits/{{slug}}"), get(toolkit))
+                .route(&format!("/api/{version}/tools"), get(tools))
+                .route(
+                    &format!("/api/{version}/triggers_types"),
+                    get(trigger_types),
+                );
+        }
+        let app = app
             .fallback(|| async { envelope(StatusCode::NOT_FOUND, "Route not found") })
+            .layer(axum::middleware::from_fn_with_state(
+                inner.clone(),
+                count_version,
+            ))
             .with_state(inner.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -315,6 +335,41 @@ impl Emulator {
         self.lock().config.auth_configs = Some(slugs);
     }
 
+    /// Marks a toolkit deprecated: the listing leaves it out unless asked
+    /// (`include_deprecated=true`); its other endpoints keep working.
+    pub fn deprecate(&self, toolkit: &str) {
+        if let Some(t) = self.lock().config.catalog.toolkits.get_mut(toolkit) {
+            t.deprecated = true;
+        }
+    }
+
+    /// Marks one tool deprecated: the default tool listing leaves it out.
+    pub fn deprecate_tool(&self, toolkit: &str, tool: &str) {
+        if let Some(t) = self.lock().config.catalog.toolkits.get_mut(toolkit) {
+            if let Some(found) = t.tools.iter_mut().find(|x| x.slug == tool) {
+                found.is_deprecated = true;
+            }
+        }
+    }
+
+    /// Removes one trigger type, under a new version of its toolkit.
+    pub fn remove_trigger(&self, toolkit: &str, trigger: &str) {
+        if let Some(t) = self.lock().config.catalog.toolkits.get_mut(toolkit) {
+            t.triggers.retain(|x| x.slug != trigger);
+            t.version = "20260404_00".into();
+        }
+    }
+
+    /// Edits one trigger type's description, under a new version of its toolkit.
+    pub fn edit_trigger_description(&self, toolkit: &str, trigger: &str, description: &str) {
+        if let Some(t) = self.lock().config.catalog.toolkits.get_mut(toolkit) {
+            if let Some(found) = t.triggers.iter_mut().find(|x| x.slug == trigger) {
+                found.description = Some(description.into());
+                t.version = "20260505_00".into();
+            }
+        }
+    }
+
     /// A new version of a toolkit: new version string, update time and one more tool.
     pub fn publish_new_version(&self, toolkit: &str) {
         let mut inner = self.lock();
@@ -365,6 +420,23 @@ impl Emulator {
 }
 
 type Shared = Arc<Mutex<Inner>>;
+
+/// Counts each request under the API version its path names.
+async fn count_version(
+    State(shared): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let version = request
+        .uri()
+        .path()
+        .strip_prefix("/api/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("none")
+        .to_owned();
+    *lock(&shared).stats.by_version.entry(version).or_default() += 1;
+    next.run(request).await
+}
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -637,6 +709,8 @@ struct PageQuery {
     toolkit_versions: Option<String>,
     important: Option<String>,
     show_disabled: Option<String>,
+    toolkit_slugs: Option<String>,
+    include_deprecated: Option<String>,
 }
 
 /// One page of `items` and the envelope around it.
@@ -757,11 +831,14 @@ async fn toolkits(
     };
     let (items, cap) = {
         let inner = lock(&shared);
+        // Deprecated toolkits are left out unless asked for, as Composio does.
+        let with_deprecated = q.include_deprecated.as_deref() == Some("true");
         let items: Vec<_> = inner
             .config
             .catalog
             .toolkits
             .values()
+            .filter(|t| with_deprecated || !t.deprecated)
             .map(CatalogToolkit::summary)
             .collect();
         (items, inner.config.page_cap)
@@ -795,6 +872,7 @@ async fn toolkit(
 async fn tools(
     State(shared): State<Shared>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let admitted = match admit(&shared, "tools", &headers) {
@@ -823,7 +901,9 @@ async fn tools(
             };
             return admitted.finish(json_bytes(StatusCode::OK, serialize(&empty)));
         };
-        let latest = q.toolkit_versions.as_deref() == Some("latest");
+        // v3.1 serves the latest version by default; v3 the base one.
+        let latest = q.toolkit_versions.as_deref() == Some("latest")
+            || (q.toolkit_versions.is_none() && uri.path().starts_with("/api/v3.1/"));
         let mut tools = if latest {
             toolkit.tools.clone()
         } else {
@@ -832,8 +912,50 @@ async fn tools(
         if q.important.as_deref() == Some("true") {
             tools.truncate(3);
         }
+        // Deprecated tools are left out unless asked for, as Composio does.
+        if q.include_deprecated.as_deref() != Some("true") {
+            tools.retain(|t| !t.is_deprecated);
+        }
         (tools, inner.config.page_cap)
     };
     let fault = take_fault(&shared, Some(&slug), None, FaultTarget::Tools);
+    serve_page(&shared, &admitted, &items, &q, cap, fault).await
+}
+
+/// `GET /api/{v}/triggers_types?toolkit_slugs=a,b`: the trigger types of
+/// those toolkits (all of them without the filter), paged like every list.
+async fn trigger_types(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let admitted = match admit(&shared, "triggers_types", &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let wanted: Option<Vec<String>> = q.toolkit_slugs.as_deref().map(|raw| {
+        raw.split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let (items, cap) = {
+        let inner = lock(&shared);
+        let catalog = &inner.config.catalog;
+        let items: Vec<TriggerType> = match &wanted {
+            Some(slugs) => slugs
+                .iter()
+                .filter_map(|s| catalog.toolkits.get(s))
+                .flat_map(|t| t.triggers.iter().cloned())
+                .collect(),
+            None => catalog
+                .toolkits
+                .values()
+                .flat_map(|t| t.triggers.iter().cloned())
+                .collect(),
+        };
+        (items, inner.config.page_cap)
+    };
+    let fault = take_fault(&shared, None, Some("triggers_types"), FaultTarget::Both);
     serve_page(&shared, &admitted, &items, &q, cap, fault).await
 }

@@ -3,16 +3,15 @@
 //! changed. All from the cache; none of it calls Composio.
 
 use super::answer::{
-    bundle_bytes, bundle_of, conditional, requested, unindexed_etag, BundleAnswer, ReadState,
-    Requested,
+    answer_from_meta, bundle_bytes, bundle_of, requested, BundleAnswer, ReadState, Requested,
 };
 use super::extract::{toolkit_slug, Params};
 use super::reader::{MetaView, ReadError};
-use super::representation::{Encoding, Validators};
+use super::representation::Encoding;
 use super::{ApiError, ErrorAnswer};
 use crate::agent::{Bundle, Format};
 use crate::cache::changes::{ChangeKind, ChangeRecord};
-use crate::cache::{content_hash, timestamp, CachedToolSchema, ToolSlug};
+use crate::cache::{timestamp, CachedToolSchema, ToolSlug};
 use crate::search::Hit;
 use crate::store::ChangesName;
 use axum::extract::State;
@@ -61,6 +60,9 @@ pub struct ToolsParams {
     limit: Option<u32>,
     /// Search only: the `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Search only: `tool` (the default) or `trigger` (trigger types: see
+    /// `GET /triggers/{slug}`; no `format`).
+    kind: Option<String>,
     /// Answer a bundle in this provider format (a batch's tools, or a search's top `limit`).
     format: Option<String>,
     /// With `format=openai` or `openai-responses`: OpenAI strict mode.
@@ -137,34 +139,6 @@ fn cursor_of(prefix: &str, cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(bad)
 }
 
-/// Answers from the meta have the meta's version in their tag.
-fn meta_validators(view: &MetaView, what: &str) -> Validators {
-    Validators {
-        etag: content_hash(format!("{}|{what}", view.version).as_bytes())[..32].to_owned(),
-        last_modified: view.last_synced,
-    }
-}
-
-async fn answer_from_meta<F>(
-    s: &ReadState,
-    headers: &HeaderMap,
-    view: &MetaView,
-    stale: bool,
-    what: &str,
-    build: F,
-) -> Result<Response, ApiError>
-where
-    F: std::future::Future<Output = Result<(Vec<u8>, bool), ReadError>>,
-{
-    let validators = meta_validators(view, what);
-    conditional(s, headers, stale, validators, |encoding| async move {
-        let (body, kept) = s.reader.from_meta(view, what, encoding, build).await?;
-        let etag = (!kept).then(|| unindexed_etag(&body));
-        Ok((body, etag))
-    })
-    .await
-}
-
 /// Several tools at once, or a search.
 #[utoipa::path(
     get,
@@ -198,9 +172,13 @@ async fn tools(
     }
     match (params.slugs.as_deref(), params.q.as_deref()) {
         (Some(slugs), None) => {
-            if params.toolkit.is_some() || params.limit.is_some() || params.cursor.is_some() {
+            if params.toolkit.is_some()
+                || params.limit.is_some()
+                || params.cursor.is_some()
+                || params.kind.is_some()
+            {
                 return Err(ApiError::BadRequest(
-                    "toolkit, limit and cursor go with q (search), not with slugs".into(),
+                    "toolkit, limit, cursor and kind go with q (search), not with slugs".into(),
                 ));
             }
             let mut wanted: Vec<String> = Vec::new();
@@ -251,15 +229,26 @@ async fn tools(
                     "toolkit {slug} is not in the cache"
                 )));
             }
+            let kind = match params.kind.as_deref() {
+                None => crate::search::Kind::Tool,
+                Some(raw) => raw.parse().map_err(ApiError::BadRequest)?,
+            };
+            if kind == crate::search::Kind::Trigger && requested.is_some() {
+                return Err(ApiError::BadRequest(
+                    "format bundles tools: search trigger types without it".into(),
+                ));
+            }
             let search = Search {
                 q: q.chars().take(500).collect(),
                 toolkit: toolkit.map(|t| t.as_str().to_owned()),
+                kind,
                 offset,
                 limit,
             };
             let what = format!(
-                "search|{}|{}|{offset}|{limit}|{}|{}|{call_id}",
+                "search|{}|{}|{}|{offset}|{limit}|{}|{}|{call_id}",
                 search.q,
+                kind.as_str(),
                 search.toolkit.as_deref().unwrap_or(""),
                 requested.map(|r| r.tag()).unwrap_or_default(),
                 search_result,
@@ -309,6 +298,7 @@ async fn tools(
 struct Search {
     q: String,
     toolkit: Option<String>,
+    kind: crate::search::Kind,
     offset: usize,
     limit: usize,
 }
@@ -318,7 +308,7 @@ impl Search {
         view.search_index().search(
             &crate::search::Query::new(&self.q)
                 .toolkit(self.toolkit.as_deref())
-                .kind(Some(crate::search::Kind::Tool))
+                .kind(Some(self.kind))
                 .offset(self.offset)
                 .limit(self.limit),
         )
@@ -519,10 +509,18 @@ pub struct FeedChange {
     /// When the sync that saw it published.
     pub at: String,
     pub toolkit: String,
+    /// The tool's slug, or the trigger type's when `subject` is `trigger`.
     pub tool: String,
     pub kind: ChangeKind,
     pub from_version: Option<String>,
     pub to_version: Option<String>,
+    /// `trigger` for a trigger type's change (added, removed or changed);
+    /// absent for a tool's.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::cache::changes::Subject::is_tool"
+    )]
+    pub subject: crate::cache::changes::Subject,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -632,6 +630,7 @@ async fn changes(
                         kind: change.kind,
                         from_version: change.from_version,
                         to_version: change.to_version,
+                        subject: change.subject,
                     });
                 }
             }

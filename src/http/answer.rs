@@ -2,6 +2,7 @@
 //! both use (neither route module imports the other): their shared state,
 //! the conditional answer (validators, 304, coding) and provider bundles.
 
+use super::reader::{MetaView, ReadError};
 use super::representation::{self, Encoding, FixedAnswer, Freshness, Validators};
 use super::{ApiError, CacheReader};
 use crate::agent::{bundle, Bundle, Format, ToolSource};
@@ -56,6 +57,35 @@ where
 /// never the index's, which names other bytes.
 pub fn unindexed_etag(body: &[u8]) -> String {
     format!("u{}", &crate::cache::content_hash(body)[..32])
+}
+
+/// Answers from the meta have the meta's version in their tag.
+pub fn meta_validators(view: &MetaView, what: &str) -> Validators {
+    Validators {
+        etag: crate::cache::content_hash(format!("{}|{what}", view.version).as_bytes())[..32]
+            .to_owned(),
+        last_modified: view.last_synced,
+    }
+}
+
+pub async fn answer_from_meta<F>(
+    s: &ReadState,
+    headers: &HeaderMap,
+    view: &MetaView,
+    stale: bool,
+    what: &str,
+    build: F,
+) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<(Vec<u8>, bool), ReadError>>,
+{
+    let validators = meta_validators(view, what);
+    conditional(s, headers, stale, validators, |encoding| async move {
+        let (body, kept) = s.reader.from_meta(view, what, encoding, build).await?;
+        let etag = (!kept).then(|| unindexed_etag(&body));
+        Ok((body, etag))
+    })
+    .await
 }
 
 /// The provider format asked for, strict mode (OpenAI's only) and deferred

@@ -37,6 +37,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ToolPath {
     }
 }
 
+/// `{trigger}` in the path, validated (trigger slugs are shaped like tool slugs).
+pub struct TriggerPath(pub ToolSlug);
+
+impl<S: Send + Sync> FromRequestParts<S> for TriggerPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("invalid path: {}", e.body_text())))?;
+        ToolSlug::parse(&raw)
+            .map(Self)
+            .map_err(|e| ApiError::BadRequest(format!("invalid trigger slug: {e}")))
+    }
+}
+
 /// A toolkit slug from a path or a query, validated like every other.
 pub fn toolkit_slug(raw: &str) -> Result<Slug, ApiError> {
     Slug::parse(raw).map_err(|e| ApiError::BadRequest(format!("invalid toolkit slug: {e}")))

@@ -10,6 +10,7 @@ mod reader;
 mod representation;
 mod routes;
 mod sync_routes;
+mod trigger_routes;
 
 pub use answer::{bundle_bytes, requested, Requested};
 pub use reader::{
@@ -187,6 +188,7 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
     });
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::read_routes(read_state.clone()).route_layer(read_metrics.clone()))
+        .merge(trigger_routes::trigger_routes(read_state.clone()).route_layer(read_metrics.clone()))
         .merge(agent_routes::agent_routes(read_state).route_layer(read_metrics))
         .merge(sync_routes::sync_routes(parts.sync))
         .split_for_parts();

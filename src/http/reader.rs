@@ -70,6 +70,9 @@ pub struct MetaView {
     pub version: Arc<str>,
     /// Where each tool is: (toolkit, tool) positions, built on first use.
     tools: OnceLock<HashMap<String, (usize, usize)>>,
+    /// Every trigger type in meta order, (toolkit, trigger) positions, and
+    /// each slug's place in that order; built on first use.
+    triggers: OnceLock<TriggerIndex>,
     /// The search index, built on first use.
     search: OnceLock<SearchIndex>,
     /// The name each tool is sent to a model under → its slug, built on first use.
@@ -101,6 +104,7 @@ impl MetaView {
             version: version.into(),
             meta,
             tools: OnceLock::new(),
+            triggers: OnceLock::new(),
             search: OnceLock::new(),
             names: OnceLock::new(),
             changes: OnceLock::new(),
@@ -154,17 +158,48 @@ impl MetaView {
         names.get(name).map(String::as_str)
     }
 
+    pub fn trigger_index(&self) -> &TriggerIndex {
+        self.triggers.get_or_init(|| {
+            let mut order = Vec::new();
+            let mut by_slug = HashMap::new();
+            for (i, entry) in self.meta.toolkits.iter().enumerate() {
+                for (j, t) in entry.triggers.iter().enumerate() {
+                    // A slug in two toolkits: the first (by toolkit slug) answers.
+                    by_slug.entry(t.slug.clone()).or_insert(order.len());
+                    order.push((i, j));
+                }
+            }
+            TriggerIndex { order, by_slug }
+        })
+    }
+
+    /// The toolkit entry and the trigger type's position in it, for a trigger slug.
+    pub fn locate_trigger(&self, slug: &str) -> Option<(&IndexEntry, usize)> {
+        let index = self.trigger_index();
+        let &(i, j) = index.order.get(*index.by_slug.get(slug)?)?;
+        Some((&self.meta.toolkits[i], j))
+    }
+
     pub fn search_index(&self) -> &SearchIndex {
         self.search.get_or_init(|| {
             SearchIndex::build(self.meta.toolkits.iter().flat_map(|e| {
-                e.tools.iter().map(move |t| Document {
+                let tools = e.tools.iter().map(move |t| Document {
                     kind: Kind::Tool,
                     slug: &t.slug,
                     name: &t.name,
                     description: &t.description,
                     toolkit_slug: e.slug.as_str(),
                     toolkit_name: &e.name,
-                })
+                });
+                let triggers = e.triggers.iter().map(move |t| Document {
+                    kind: Kind::Trigger,
+                    slug: &t.slug,
+                    name: &t.name,
+                    description: &t.description,
+                    toolkit_slug: e.slug.as_str(),
+                    toolkit_name: &e.name,
+                });
+                tools.chain(triggers)
             }))
         })
     }
@@ -177,6 +212,14 @@ impl MetaView {
     pub fn age(&self) -> Option<Duration> {
         SystemTime::now().duration_since(self.last_synced?).ok()
     }
+}
+
+/// Where every trigger type of a meta is.
+pub struct TriggerIndex {
+    /// (toolkit, trigger) positions, in the meta's order.
+    pub order: Vec<(usize, usize)>,
+    /// A trigger slug's place in `order`.
+    pub by_slug: HashMap<String, usize>,
 }
 
 /// The meta as a request sees it.
@@ -217,6 +260,12 @@ enum AnswerKey {
         encoding: Encoding,
     },
     Tool {
+        slug: Slug,
+        tag: Arc<str>,
+        index: usize,
+        encoding: Encoding,
+    },
+    Trigger {
         slug: Slug,
         tag: Arc<str>,
         index: usize,
@@ -563,6 +612,50 @@ impl CacheReader {
         Ok(Some((body, true)))
     }
 
+    /// One trigger type's answer (its record in the cached format) in
+    /// `encoding`, and whether it came from the object the index describes;
+    /// `None` if the toolkit's object has no such trigger type.
+    pub async fn trigger(
+        &self,
+        entry: &IndexEntry,
+        index: usize,
+        encoding: Encoding,
+    ) -> Result<Option<(Bytes, bool)>, ReadError> {
+        let tag = served_tag(entry);
+        let key = AnswerKey::Trigger {
+            slug: entry.slug.clone(),
+            tag,
+            index,
+            encoding,
+        };
+        if let Some(body) = self.cached(&key) {
+            return Ok(Some((body, true)));
+        }
+        let toolkit = self.toolkit_bytes(entry).await?;
+        let range = entry.triggers.get(index).and_then(|t| t.range);
+        let identity = match range {
+            Some([start, end])
+                if toolkit.matches_index && start <= end && end <= toolkit.body.len() =>
+            {
+                toolkit.body.slice(start..end)
+            }
+            _ => match find_trigger(&entry.slug, &toolkit.body, &entry.triggers[index].slug)? {
+                Some(body) => body,
+                None => return Ok(None),
+            },
+        };
+        if !toolkit.matches_index {
+            return Ok(Some((encoding.encode(&identity), false)));
+        }
+        let body = if encoding == Encoding::Identity {
+            Bytes::copy_from_slice(&identity)
+        } else {
+            encoding.encode(&identity)
+        };
+        self.answers.insert(key, body.clone());
+        Ok(Some((body, true)))
+    }
+
     /// A page of a list route in `encoding`.
     pub async fn list(&self, view: &MetaView, page: &Page, encoding: Encoding) -> Bytes {
         let key = |encoding| AnswerKey::List {
@@ -747,6 +840,95 @@ impl CacheReader {
         *self.held() = None;
         self.answers.clear();
     }
+}
+
+fn find_trigger(slug: &Slug, body: &[u8], trigger: &str) -> Result<Option<Bytes>, ReadError> {
+    let toolkit: CachedToolkit = serde_json::from_slice(body).map_err(|e| ReadError::Corrupt {
+        key: ObjectKey::Toolkit(slug.clone()).to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(toolkit
+        .trigger(trigger)
+        .map(|t| Bytes::from(serde_json::to_vec(t).expect("a trigger type serializes"))))
+}
+
+/// `GET /triggers`' entry.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerSummary<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    /// `webhook` or `poll`.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub toolkit_slug: &'a str,
+}
+
+/// Which page of `GET /triggers`: one toolkit's or all, after a place in
+/// the meta's order, at most `limit` (else as many as fit a Lambda answer).
+pub struct TriggerPage<'a> {
+    pub toolkit: Option<&'a Slug>,
+    pub after: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+/// `{"lastSyncedAt", "triggers": [...], "nextCursor"}`: at most `limit`
+/// trigger types, and never more than `max_bytes` as a Lambda counts them.
+/// `cursor` encodes the place in the meta's order a page ended on.
+pub fn build_trigger_list(
+    view: &MetaView,
+    page: &TriggerPage<'_>,
+    max_bytes: usize,
+    cursor: impl Fn(usize) -> String,
+) -> Vec<u8> {
+    let index = view.trigger_index();
+    let start = page.after.map_or(0, |a| a + 1);
+    let mut body = Vec::with_capacity(16 * 1024);
+    body.extend_from_slice(b"{\"lastSyncedAt\":");
+    serde_json::to_writer(&mut body, &view.meta.last_synced_at).expect("a string serializes");
+    body.extend_from_slice(b",\"triggers\":[");
+    let mut size = escaped_len(&body) + 200;
+    let mut served = 0;
+    let mut last = None;
+    let mut more = false;
+    for (place, &(i, j)) in index.order.iter().enumerate().skip(start) {
+        let entry = &view.meta.toolkits[i];
+        if page.toolkit.is_some_and(|t| t != &entry.slug) {
+            continue;
+        }
+        if page.limit.is_some_and(|limit| served >= limit) {
+            more = true;
+            break;
+        }
+        let t = &entry.triggers[j];
+        let json = serde_json::to_vec(&TriggerSummary {
+            slug: &t.slug,
+            name: &t.name,
+            description: &t.description,
+            kind: &t.kind,
+            toolkit_slug: entry.slug.as_str(),
+        })
+        .expect("a summary serializes");
+        let grown = escaped_len(&json) + 1;
+        // Always at least one, so paging makes progress.
+        if served > 0 && size + grown > max_bytes {
+            more = true;
+            break;
+        }
+        if served > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&json);
+        size += grown;
+        served += 1;
+        last = Some(place);
+    }
+    body.extend_from_slice(b"],\"nextCursor\":");
+    let next = last.filter(|_| more).map(cursor);
+    serde_json::to_writer(&mut body, &next).expect("a cursor serializes");
+    body.push(b'}');
+    body
 }
 
 /// The object a reader serves for an index entry: its snapshot, written by
@@ -934,6 +1116,7 @@ mod tests {
                         compat: None,
                     })
                     .collect(),
+                triggers: Vec::new(),
             })
             .collect();
         MetaView::new(Meta {

@@ -2,7 +2,7 @@
 //! an EventBridge event's `detail` and a webhook's `data`. Pure: built from
 //! the change record a publish wrote, summarised to fit a byte budget.
 
-use crate::cache::changes::{ChangeCounts, ChangeKind, ChangeRecord};
+use crate::cache::changes::{ChangeCounts, ChangeKind, ChangeRecord, Subject, TriggerCounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -52,14 +52,20 @@ pub struct ToolkitChanges {
     pub removed: usize,
     pub changed: usize,
     pub deprecated: usize,
+    /// Its trigger types' changes, apart from the tools' counts; absent when none.
+    #[serde(default, skip_serializing_if = "TriggerCounts::is_zero")]
+    pub triggers: TriggerCounts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeChange {
     pub toolkit: String,
+    /// The tool's slug, or the trigger type's when `subject` is `trigger`.
     pub tool: String,
     pub kind: ChangeKind,
+    #[serde(default, skip_serializing_if = "Subject::is_tool")]
+    pub subject: Subject,
 }
 
 impl Notice {
@@ -80,6 +86,7 @@ impl Notice {
                         toolkit: c.toolkit.clone(),
                         tool: c.tool.clone(),
                         kind: c.kind,
+                        subject: c.subject,
                     })
                     .collect(),
             ),
@@ -94,9 +101,9 @@ impl Notice {
         if notice.size() <= budget {
             return notice;
         }
-        notice
-            .toolkits
-            .sort_by_key(|t| std::cmp::Reverse(t.added + t.removed + t.changed + t.deprecated));
+        notice.toolkits.sort_by_key(|t| {
+            std::cmp::Reverse(t.added + t.removed + t.changed + t.deprecated + t.triggers.total())
+        });
         // Each entry's size is known, so one pass keeps the longest prefix that fits.
         let fixed = Notice {
             toolkits: Vec::new(),
@@ -139,7 +146,12 @@ fn toolkits(record: &ChangeRecord) -> Vec<ToolkitChanges> {
                 removed: 0,
                 changed: 0,
                 deprecated: 0,
+                triggers: TriggerCounts::default(),
             });
+        if change.subject == Subject::Trigger {
+            entry.triggers.count(change.kind);
+            continue;
+        }
         *match change.kind {
             ChangeKind::Added => &mut entry.added,
             ChangeKind::Removed => &mut entry.removed,
@@ -178,6 +190,7 @@ mod tests {
                     },
                     from_version: Some("20251201_00".into()),
                     to_version: Some("20260101_00".into()),
+                    subject: Subject::Tool,
                 });
             }
         }

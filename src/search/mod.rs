@@ -58,12 +58,15 @@ pub enum Kind {
     /// A Composio tool (an action an agent can call).
     #[default]
     Tool,
+    /// A trigger type (an event a connected app can push).
+    Trigger,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Tool => "tool",
+            Kind::Trigger => "trigger",
         }
     }
 }
@@ -73,7 +76,10 @@ impl std::str::FromStr for Kind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "tool" => Ok(Kind::Tool),
-            other => Err(format!("unknown kind {other:?}: the index holds tool")),
+            "trigger" => Ok(Kind::Trigger),
+            other => Err(format!(
+                "unknown kind {other:?}: the index holds tool and trigger"
+            )),
         }
     }
 }
@@ -98,7 +104,7 @@ pub struct Hit {
     pub name: String,
     pub description: String,
     pub toolkit_slug: String,
-    /// What the result is (`tool`).
+    /// What the result is (`tool` or `trigger`).
     pub kind: Kind,
     /// Higher is better; comparable within one answer only.
     pub score: f32,

@@ -10,12 +10,93 @@ use crate::cache::{
     known_tools, map_toolkit, timestamp, CompatReport, EncodedToolkit, Failure, IndexEntry, Slug,
     ToolInput, ToolkitInfo, UpstreamToolkit,
 };
-use crate::composio::cut;
+use crate::composio::{cut, ComposioClient, UpstreamError, TRIGGER_SLUGS_PER_CALL};
 use crate::store::{ObjectKey, PutCondition, SnapshotHash};
-use crate::wire::ToolkitSummary;
-use futures::StreamExt;
-use std::collections::HashMap;
+use crate::wire::{ToolkitSummary, TriggerType};
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Trigger types by toolkit slug, or why the batched call failed.
+type TriggersByToolkit = Arc<Result<HashMap<String, Vec<TriggerType>>, String>>;
+
+/// The trigger types of every toolkit this run fetches that has any, in as
+/// few calls as the endpoint allows: one call (or the unfiltered listing's
+/// pages, when the toolkits are too many for one filter), run once and
+/// shared by the toolkits' fetches.
+struct TriggerBatch {
+    wanted: HashSet<Slug>,
+    batch: Shared<BoxFuture<'static, TriggersByToolkit>>,
+}
+
+impl TriggerBatch {
+    fn new(client: ComposioClient, wanted: Vec<Slug>) -> Self {
+        let set: HashSet<Slug> = wanted.iter().cloned().collect();
+        let keep = set.clone();
+        let batch = async move {
+            let filter = (wanted.len() <= TRIGGER_SLUGS_PER_CALL).then_some(wanted.as_slice());
+            let listed = client.list_trigger_types(filter).await;
+            Arc::new(
+                listed
+                    .map(|items| group_triggers(items, &keep))
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        .boxed()
+        .shared();
+        Self { wanted: set, batch }
+    }
+
+    /// This toolkit's trigger types: from the batch, or, if the batch
+    /// failed, from a call of its own (so one bad answer fails one toolkit).
+    async fn of(
+        &self,
+        client: &ComposioClient,
+        slug: &Slug,
+    ) -> Result<Vec<TriggerType>, UpstreamError> {
+        if !self.wanted.contains(slug) {
+            return Ok(Vec::new());
+        }
+        match &*self.batch.clone().await {
+            Ok(by_toolkit) => Ok(by_toolkit.get(slug.as_str()).cloned().unwrap_or_default()),
+            Err(error) => {
+                tracing::warn!(toolkit = %slug, %error, "batched trigger types failed; asking for this toolkit's alone");
+                client
+                    .list_trigger_types(Some(std::slice::from_ref(slug)))
+                    .await
+            }
+        }
+    }
+}
+
+/// Trigger types grouped by the toolkit each names (else the longest
+/// wanted slug its own slug starts with), keeping only wanted toolkits'.
+fn group_triggers(
+    items: Vec<TriggerType>,
+    wanted: &HashSet<Slug>,
+) -> HashMap<String, Vec<TriggerType>> {
+    let prefixes: Vec<(String, &Slug)> = wanted
+        .iter()
+        .map(|s| (format!("{}_", s.as_str().to_ascii_uppercase()), s))
+        .collect();
+    let mut grouped: HashMap<String, Vec<TriggerType>> = HashMap::new();
+    for item in items {
+        let owner = match item.toolkit.as_ref() {
+            Some(t) => Some(t.slug.to_ascii_lowercase()),
+            None => prefixes
+                .iter()
+                .filter(|(p, _)| item.slug.starts_with(p.as_str()))
+                .max_by_key(|(p, _)| p.len())
+                .map(|(_, s)| s.to_string()),
+        };
+        if let Some(owner) = owner.filter(|o| Slug::parse(o).is_ok_and(|s| wanted.contains(&s))) {
+            grouped.entry(owner).or_default().push(item);
+        }
+    }
+    grouped
+}
 
 /// One fetched toolkit, settled: what happened and what it cost.
 struct Settled {
@@ -46,11 +127,13 @@ impl SyncEngine {
             .map(|e| (&e.slug, e))
             .collect();
         let previous = &previous;
+        let wanted = super::planning::with_triggers(&to_fetch, listing);
+        let triggers = &TriggerBatch::new(self.client.clone(), wanted);
         let settled: Vec<Result<Settled, Abort>> = futures::stream::iter(to_fetch)
             .map(|(slug, reason)| async move {
                 let summary = listing.and_then(|l| l.get(slug.as_str()));
-                let fetched =
-                    tokio::time::timeout_at(run.deadline.into(), self.fetch(&slug, summary)).await;
+                let fetch = self.fetch(&slug, summary, triggers);
+                let fetched = tokio::time::timeout_at(run.deadline.into(), fetch).await;
                 (slug, reason, fetched.unwrap_or(Err(FetchError::OutOfTime)))
             })
             .buffer_unordered(concurrency)
@@ -64,27 +147,36 @@ impl SyncEngine {
         tally(settled)
     }
 
-    /// A listed toolkit costs one call (its tools: the listing has the rest);
-    /// an unlisted one also needs its detail call.
+    /// A listed toolkit costs one call (its tools: the listing has the rest,
+    /// its trigger types come in the run's batch); an unlisted one (a
+    /// deprecated toolkit the listing leaves out) also needs its detail call.
     async fn fetch(
         &self,
         slug: &Slug,
         listed: Option<&ToolkitSummary>,
+        triggers: &TriggerBatch,
     ) -> Result<UpstreamToolkit, FetchError> {
+        let client = &self.client;
         match listed {
             Some(summary) => {
-                let tools = self.client.list_tools(slug).await?;
+                let (tools, triggers) =
+                    tokio::try_join!(client.list_tools(slug), triggers.of(client, slug))?;
                 Ok(UpstreamToolkit {
                     info: ToolkitInfo::from_summary(summary),
                     tools,
+                    triggers,
                 })
             }
             None => {
-                let (detail, tools) =
-                    tokio::try_join!(self.client.get_toolkit(slug), self.client.list_tools(slug))?;
+                let (detail, tools, triggers) = tokio::try_join!(
+                    client.get_toolkit(slug),
+                    client.list_tools(slug),
+                    triggers.of(client, slug)
+                )?;
                 Ok(UpstreamToolkit {
                     info: ToolkitInfo::from_detail(&detail),
                     tools,
+                    triggers,
                 })
             }
         }
@@ -130,6 +222,10 @@ impl SyncEngine {
         };
         for tool in &encoded.left_out {
             tracing::warn!(toolkit = %slug, tool = %tool.slug, error = %tool.error, "tool left out");
+        }
+        for (trigger, reason) in &encoded.refused_triggers {
+            let reason = cut(&self.client.redact(reason));
+            tracing::warn!(toolkit = %slug, trigger = %cut(trigger), %reason, "trigger type left out");
         }
         self.emit(SyncEvent::Fetched {
             slug: slug.clone(),
@@ -225,6 +321,7 @@ impl SyncEngine {
             last_error: None,
             tools: encoded.tools,
             left_out: encoded.left_out,
+            triggers: encoded.triggers,
         };
         Ok((entry, write))
     }

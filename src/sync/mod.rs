@@ -35,8 +35,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
+/// Which toolkits a sync keeps in the cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// The project's: its auth configs' toolkits and the no-auth ones.
+    #[default]
+    Project,
+    /// Every toolkit the listing names, and the project's besides (a custom
+    /// or deprecated one the listing may leave out).
+    Catalog,
+    /// Exactly these (no auth-config call).
+    Toolkits(Vec<Slug>),
+}
+
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// Which toolkits are synced; the shrink guard, pruning and the change
+    /// feed follow it.
+    pub scope: Scope,
     /// Platform toolkits that need no auth and so never show up in auth configs.
     pub no_auth_toolkits: Vec<Slug>,
     /// Toolkits fetched at once.

@@ -2,7 +2,7 @@
 //! it keeps and fetches (from the domain's plan, guard and diff), and the
 //! meta it publishes. No I/O, no clock but the one handed in.
 
-use super::{SyncRequest, SyncSettings};
+use super::{Scope, SyncRequest, SyncSettings};
 use crate::cache::changes::{changes_between, ToolChange};
 use crate::cache::plan::{self, Aggregate, Decision, Listed, Shrink};
 use crate::cache::plan::{FetchReason, StoredEtags};
@@ -113,11 +113,7 @@ pub(super) fn plan_run(
     redact: impl Fn(&str) -> String,
 ) -> Result<RunPlan, Shrink> {
     let previous = &gathered.previous;
-    let project = plan::plan_toolkits(
-        gathered.auth_configs.iter().map(|c| c.toolkit.slug.clone()),
-        &settings.no_auth_toolkits,
-        &redact,
-    );
+    let project = scoped_toolkits(gathered, settings, &redact);
     if !request.allow_shrink {
         plan::shrink_guard(&previous.index, &project.slugs, settings.max_shrink)?;
     }
@@ -163,6 +159,53 @@ pub(super) fn plan_run(
         fallback,
         resumed_full_pass,
     })
+}
+
+/// The toolkits to fetch whose trigger types are to be asked for: those the
+/// listing counts any for, or gives no count, or does not name (deprecated).
+pub(super) fn with_triggers(
+    to_fetch: &[(Slug, FetchReason)],
+    listing: Option<&HashMap<String, ToolkitSummary>>,
+) -> Vec<Slug> {
+    to_fetch
+        .iter()
+        .map(|(slug, _)| slug)
+        .filter(|slug| {
+            let count = listing
+                .and_then(|l| l.get(slug.as_str()))
+                .map(|t| t.meta.triggers_count.as_ref().and_then(|n| n.as_u64()));
+            !matches!(count, Some(Some(0)))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The toolkits the scope names: the project's (auth configs, then the
+/// no-auth ones), the whole listing's besides, or an explicit list. The
+/// catalogue without a listing keeps what is published (never a wipe).
+fn scoped_toolkits(
+    gathered: &Gathered,
+    settings: &SyncSettings,
+    redact: &impl Fn(&str) -> String,
+) -> plan::Plan {
+    let project = gathered.auth_configs.iter().map(|c| c.toolkit.slug.clone());
+    match &settings.scope {
+        Scope::Project => plan::plan_toolkits(project, &settings.no_auth_toolkits, redact),
+        Scope::Toolkits(slugs) => plan::plan_toolkits(std::iter::empty(), slugs, redact),
+        Scope::Catalog => {
+            let mut catalogue: Vec<String> = match &gathered.listing {
+                Ok(listing) => listing.keys().cloned().collect(),
+                Err(_) => gathered
+                    .previous
+                    .index
+                    .iter()
+                    .map(|e| e.slug.to_string())
+                    .collect(),
+            };
+            catalogue.sort_unstable();
+            plan::plan_toolkits(project.chain(catalogue), &settings.no_auth_toolkits, redact)
+        }
+    }
 }
 
 fn listed(summary: &ToolkitSummary) -> Listed {
@@ -320,6 +363,7 @@ mod tests {
     fn settings() -> SyncSettings {
         let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
         SyncSettings {
+            scope: Scope::Project,
             no_auth_toolkits: vec![slug("browser_tool")],
             concurrency: 32,
             lease_ttl: minutes(15),
@@ -349,6 +393,7 @@ mod tests {
             stale: false,
             last_error: None,
             tools: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 

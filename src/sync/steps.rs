@@ -203,8 +203,18 @@ impl SyncEngine {
     pub(super) fn start_listings(&self) -> AbortOnDropHandle<Listings> {
         use tracing::Instrument;
         let client = self.client.clone();
-        let listings =
-            async move { tokio::join!(client.list_auth_configs(), client.list_toolkits()) };
+        // An explicit list needs no auth configs: one call saved.
+        let explicit = matches!(self.settings.scope, super::Scope::Toolkits(_));
+        let listings = async move {
+            let auth_configs = async {
+                if explicit {
+                    Ok(Vec::new())
+                } else {
+                    client.list_auth_configs().await
+                }
+            };
+            tokio::join!(auth_configs, client.list_toolkits())
+        };
         AbortOnDropHandle::new(tokio::spawn(listings.in_current_span()))
     }
 

@@ -49,6 +49,10 @@ struct Args {
     /// reads of the real catalog, the bootstraps' size and init.
     #[arg(long)]
     only_profile: bool,
+    /// Only the scale run (the whole catalogue: 1,000 toolkits with trigger
+    /// types under 2,000 requests a minute) and the read bootstrap's cold start.
+    #[arg(long)]
+    only_scale: bool,
     /// Internal: the scale run's child process.
     #[arg(hide = true, num_args = 0..)]
     worker: Vec<String>,
@@ -117,6 +121,15 @@ async fn main() -> Result<(), String> {
     if args.only_profile {
         sync::process_runs(&exe_dir, &catalog, 5, &mut table).await?;
         reads::latencies(&catalog, "real catalog", 1000, &mut table).await?;
+        reads::cold_start(&exe_dir, 20, &mut table).await?;
+        println!("{}", table.markdown());
+        return Ok(());
+    }
+    if args.only_scale {
+        let latency = Duration::from_millis(20);
+        sync::scale_run(&self_exe, (1000, 25, Some(2000)), latency, &mut table).await?;
+        let big = Catalog::synthetic(&catalog, 1000, 25);
+        reads::latencies(&big, "1000 toolkits", 200, &mut table).await?;
         reads::cold_start(&exe_dir, 20, &mut table).await?;
         println!("{}", table.markdown());
         return Ok(());

@@ -497,6 +497,8 @@ pub async fn scale_worker(base_url: &str, key: &str, dir: &Path) -> Result<Scale
     config.composio.base_url = base_url.to_owned();
     config.composio.api_key = ApiKey::new(key);
     config.composio.no_auth_toolkits.clear();
+    // The whole catalogue, as SYNC_SCOPE=catalog syncs it.
+    config.sync.scope = composio_schema_cache::sync::Scope::Catalog;
     let client = ComposioClient::new(config.client_config().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> =
@@ -543,9 +545,12 @@ pub async fn scale_run(
     let result: ScaleResult = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
     check(&result.report)?;
     // The index every reader loads and every sync holds: it grows with the catalogue.
-    let meta_bytes = std::fs::metadata(dir.path().join("composio-schemas/_meta.json"))
-        .map_err(|e| format!("scale run's meta: {e}"))?
-        .len();
+    let meta_text = std::fs::read(dir.path().join("composio-schemas/_meta.json"))
+        .map_err(|e| format!("scale run's meta: {e}"))?;
+    let meta_bytes = meta_text.len() as u64;
+    let meta: composio_schema_cache::cache::Meta =
+        serde_json::from_slice(&meta_text).map_err(|e| format!("scale run's meta: {e}"))?;
+    let triggers: usize = meta.toolkits.iter().map(|e| e.triggers.len()).sum();
     let stats = emu.stats();
     let report = &result.report;
     let seconds = report.duration_ms as f64 / 1000.0;
@@ -560,7 +565,7 @@ pub async fn scale_run(
         format!("scale run: {toolkits} toolkits × {tools} tools"),
         ms(Duration::from_millis(report.duration_ms)),
         format!(
-            "{} tools; {} upstream calls at {rps:.1} req/s (our ceiling {ceiling:.0}/s under the server's {}): **{:.2}× the rate bound** ({:.1} s); {} answered 429; peak RSS {:.0} MB (sync process alone); meta {:.1} MB ({:.1} KB a toolkit); wall {}",
+            "{} tools, {triggers} trigger types (catalog scope); {} upstream calls at {rps:.1} req/s (our ceiling {ceiling:.0}/s under the server's {}): **{:.2}× the rate bound** ({:.1} s); {} answered 429; peak RSS {:.0} MB (sync process alone); meta {:.1} MB ({:.1} KB a toolkit); wall {}",
             report.tools,
             report.upstream_requests,
             per_minute.map(|m| format!("{m}/min")).unwrap_or_else(|| "none".into()),
