@@ -536,12 +536,12 @@ fn write_triggers(
         }
         let config = schema(&trigger.slug, "config", &trigger.config);
         let payload = schema(&trigger.slug, "payload", &trigger.payload);
-        let (Ok(config), Ok(payload)) = (config, payload) else {
-            refused.push((
-                trigger.slug.clone(),
-                "config and payload must be JSON objects".into(),
-            ));
-            continue;
+        let (config, payload) = match (config, payload) {
+            (Ok(config), Ok(payload)) => (config, payload),
+            (Err(e), _) | (_, Err(e)) => {
+                refused.push((trigger.slug.clone(), e.to_string()));
+                continue;
+            }
         };
         seen.insert(trigger.slug.as_str());
         records.push(TriggerRecord {
@@ -847,6 +847,11 @@ mod tests {
             trigger("GITHUB_STAR", "github", "[1]"),
             trigger("NOTION_PAGE", "notion", "{}"),
             trigger("BAD SLUG", "github", "{}"),
+            trigger(
+                "GITHUB_DEEP",
+                "github",
+                &format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200)),
+            ),
         ];
         let with = map_toolkit(&github(), &toolkit, &no_known(), &spaced_keys).unwrap();
         // The reference fields come first and unchanged; triggers come last.
@@ -866,9 +871,12 @@ mod tests {
                 "GITHUB_COMMIT_EVENT",
                 "GITHUB_STAR",
                 "NOTION_PAGE",
-                "BAD SLUG"
+                "BAD SLUG",
+                "GITHUB_DEEP"
             ]
         );
+        // Too deep for a reader's parser: left out, and the reason says so.
+        assert!(with.refused_triggers[4].1.contains("deeper than"));
         let [start, end] = with.triggers[0].range.unwrap();
         let record: serde_json::Value = serde_json::from_slice(&with.body[start..end]).unwrap();
         let rkeys: Vec<&str> = record
