@@ -160,13 +160,15 @@ def main():
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
     changes = [k for k in keys if k.startswith(PREFIX + "_changes/")]
-    keys = [k for k in keys if k not in changes]
+    snapshots = [k for k in keys if k.startswith(PREFIX + "_objects/")]
+    keys = [k for k in keys if k not in changes and k not in snapshots]
     want = sorted(PREFIX + n for n in ["_meta.json", "_last_run.json", "_notifications.json",
                                        "browseai.json", "browser_tool.json",
                                        "firecrawl.json", "github.json", "googletasks.json",
                                        "linkedin.json", "perplexityai.json"])
     check(keys == want, f"bucket holds {len(keys)} objects in the reference layout")
     check(len(changes) == 1 and changes[0].endswith(report["syncId"] + ".json"), "and the first sync's change record")
+    check(len(snapshots) == 7, f"and one immutable snapshot per toolkit under _objects/: {len(snapshots)}")
     meta = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "_meta.json")["Body"].read())
     check(meta["toolkitCount"] == 7 and meta["totalToolCount"] == 885, "meta counts")
     github = json.loads(s3.get_object(Bucket=BUCKET, Key=PREFIX + "github.json")["Body"].read())
