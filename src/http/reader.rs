@@ -585,31 +585,10 @@ impl CacheReader {
         if let Some(body) = self.cached(&key) {
             return Ok(Some((body, true)));
         }
-        let toolkit = self.toolkit_bytes(entry).await?;
         let range = entry.tools.get(index).and_then(|t| t.range);
-        let identity = match range {
-            Some([start, end])
-                if toolkit.matches_index && start <= end && end <= toolkit.body.len() =>
-            {
-                toolkit.body.slice(start..end)
-            }
-            // The object is not the one the index describes: find the tool the slow way.
-            _ => match find_tool(&entry.slug, &toolkit.body, &entry.tools[index].slug)? {
-                Some(body) => body,
-                None => return Ok(None),
-            },
-        };
-        if !toolkit.matches_index {
-            return Ok(Some((encoding.encode(&identity), false)));
-        }
-        // Copied out of the toolkit's buffer so the cache weighs what it keeps.
-        let body = if encoding == Encoding::Identity {
-            Bytes::copy_from_slice(&identity)
-        } else {
-            encoding.encode(&identity)
-        };
-        self.answers.insert(key, body.clone());
-        Ok(Some((body, true)))
+        // The object is not the one the index describes: find the tool the slow way.
+        let find = |body: &[u8]| find_tool(&entry.slug, body, &entry.tools[index].slug);
+        self.record(entry, key, range, encoding, find).await
     }
 
     /// One trigger type's answer (its record in the cached format) in
@@ -631,15 +610,30 @@ impl CacheReader {
         if let Some(body) = self.cached(&key) {
             return Ok(Some((body, true)));
         }
-        let toolkit = self.toolkit_bytes(entry).await?;
         let range = entry.triggers.get(index).and_then(|t| t.range);
+        let find = |body: &[u8]| find_trigger(&entry.slug, body, &entry.triggers[index].slug);
+        self.record(entry, key, range, encoding, find).await
+    }
+
+    /// A record cut out of the toolkit's object by its byte range (or, when
+    /// the object is not the one the index describes, found by `find`), in
+    /// `encoding`; cached only when it came from the object the index describes.
+    async fn record(
+        &self,
+        entry: &IndexEntry,
+        key: AnswerKey,
+        range: Option<[usize; 2]>,
+        encoding: Encoding,
+        find: impl FnOnce(&[u8]) -> Result<Option<Bytes>, ReadError>,
+    ) -> Result<Option<(Bytes, bool)>, ReadError> {
+        let toolkit = self.toolkit_bytes(entry).await?;
         let identity = match range {
             Some([start, end])
                 if toolkit.matches_index && start <= end && end <= toolkit.body.len() =>
             {
                 toolkit.body.slice(start..end)
             }
-            _ => match find_trigger(&entry.slug, &toolkit.body, &entry.triggers[index].slug)? {
+            _ => match find(&toolkit.body)? {
                 Some(body) => body,
                 None => return Ok(None),
             },
@@ -647,6 +641,7 @@ impl CacheReader {
         if !toolkit.matches_index {
             return Ok(Some((encoding.encode(&identity), false)));
         }
+        // Copied out of the toolkit's buffer so the cache weighs what it keeps.
         let body = if encoding == Encoding::Identity {
             Bytes::copy_from_slice(&identity)
         } else {
