@@ -143,6 +143,7 @@ impl ReadConfig {
             stale_if_error: self.stale_if_error,
             cache_bytes: self.cache_bytes,
             max_answer_bytes: crate::http::DEFAULT_MAX_ANSWER_BYTES,
+            max_convert_time: crate::http::DEFAULT_MAX_CONVERT_TIME,
         }
     }
 }

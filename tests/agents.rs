@@ -18,6 +18,10 @@ use support::*;
 
 /// The whole bundled catalogue (21 toolkits), synced and served.
 async fn full_catalogue() -> (Emulator, SyncEngine, axum::Router) {
+    full_catalogue_read_with(ReaderConfig::new(Duration::ZERO)).await
+}
+
+async fn full_catalogue_read_with(config: ReaderConfig) -> (Emulator, SyncEngine, axum::Router) {
     let catalog = Catalog::from_dir(&bundled_catalog_dir()).unwrap();
     let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
     let store = Arc::new(MemoryStore::new());
@@ -31,10 +35,7 @@ async fn full_catalogue() -> (Emulator, SyncEngine, axum::Router) {
         "{:?}",
         report.failed
     );
-    let router = router(
-        Arc::new(CacheReader::new(store, ReaderConfig::new(Duration::ZERO))),
-        None,
-    );
+    let router = router(Arc::new(CacheReader::new(store, config)), None);
     (emu, engine, router)
 }
 
@@ -354,6 +355,43 @@ async fn a_bad_format_or_strict_mode_is_a_400_naming_what_is_valid() {
         one["changes"].as_array().is_some_and(|c| !c.is_empty()),
         "strict lists what it altered"
     );
+}
+
+#[tokio::test]
+async fn a_conversion_past_its_time_limit_is_a_422_naming_the_limit() {
+    let config = ReaderConfig {
+        max_convert_time: Duration::ZERO,
+        ..ReaderConfig::new(Duration::ZERO)
+    };
+    let (_emu, _engine, router) = full_catalogue_read_with(config).await;
+    for path in [
+        "/toolkits/github?format=openai",
+        "/toolkits/github/GITHUB_CREATE_AN_ISSUE?format=gemini",
+        "/tools?slugs=GITHUB_CREATE_AN_ISSUE,GMAIL_SEND_EMAIL&format=anthropic",
+        "/tools?q=send%20an%20email&format=mcp",
+    ] {
+        let (status, err) = get(&router, &format!("{BASE}{path}")).await;
+        assert_eq!(status, 422, "{path}: {err}");
+        let message = err["error"].as_str().unwrap();
+        assert!(
+            message.contains("longer than the 0 ms one answer may take"),
+            "{path}: {message}"
+        );
+    }
+    let call = json!({"format": "openai", "name": "GITHUB_CREATE_AN_ISSUE", "arguments": {}});
+    let (status, err) = post(
+        &router,
+        &format!("{BASE}/resolve"),
+        "application/json",
+        call.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 422, "{err}");
+    // What needs no conversion is served as ever.
+    let (status, _) = get(&router, &format!("{BASE}/toolkits/github")).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&router, &format!("{BASE}/tools?q=send%20an%20email")).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

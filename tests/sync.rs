@@ -319,34 +319,55 @@ async fn bad_upstream_data_fails_only_its_toolkit(detail_path: bool) {
             FaultTarget::Tools,
             "connection interrupted",
         ),
-        (
-            "linkedin",
-            if detail_path {
-                FaultKind::WrongSlug
-            } else {
-                FaultKind::ForeignTool
-            },
-            details,
-            if detail_path {
-                "someone_else"
-            } else {
-                "belongs to toolkit"
-            },
-        ),
-        (
-            "perplexityai",
-            FaultKind::DuplicateTool,
-            FaultTarget::Tools,
-            "more than once",
-        ),
         ("github", FaultKind::Status(404), details, "HTTP 404"),
     ];
+    let wrong_detail = (
+        "linkedin",
+        FaultKind::WrongSlug,
+        FaultTarget::Details,
+        "someone_else",
+    );
+    let cases: Vec<_> = cases
+        .into_iter()
+        .chain(detail_path.then_some(wrong_detail))
+        .collect();
     for (slug, kind, target, _) in &cases {
         emu.set_fault(slug, Fault::always(kind.clone(), *target));
     }
+    // A bad tool costs itself only: its toolkit publishes without it.
+    let bad_tools = [
+        (
+            "perplexityai",
+            FaultKind::DuplicateTool,
+            "appears more than once",
+        ),
+        // The listing being down, linkedin's detail answers for another toolkit instead.
+        ("linkedin", FaultKind::ForeignTool, "belongs to toolkit"),
+    ];
+    let bad_tools = &bad_tools[..if detail_path { 1 } else { 2 }];
+    for (slug, kind, _) in bad_tools {
+        emu.set_fault(slug, Fault::always(kind.clone(), FaultTarget::Tools));
+    }
     let report = engine(&emu, store.clone()).run(full()).await.unwrap();
     assert!(report.success, "browser_tool still synced: {report:?}");
-    assert_eq!(report.toolkits, 1);
+    let published: Vec<&str> = report
+        .tools_left_out
+        .iter()
+        .map(|t| t.toolkit.as_str())
+        .collect();
+    for (slug, _, expect) in bad_tools {
+        let left_out = report
+            .tools_left_out
+            .iter()
+            .find(|t| t.toolkit == *slug)
+            .unwrap_or_else(|| panic!("{slug}'s bad tool reported: {report:?}"));
+        assert!(left_out.reason.contains(expect), "{slug}: {left_out:?}");
+        let cached = toolkit(&*store, slug).await.expect("published without it");
+        assert!(!cached.tools.is_empty());
+        assert!(!report.failed.iter().any(|f| f.slug == *slug));
+    }
+    assert_eq!(published.len(), bad_tools.len());
+    assert_eq!(report.toolkits, 1 + bad_tools.len());
     for (slug, _, _, expect) in cases {
         let failure = report
             .failed

@@ -9,6 +9,9 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A model provider's tool format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +97,54 @@ impl FromStr for Format {
 pub enum BundleError {
     #[error("strict applies to openai and openai-responses only, not {0}")]
     StrictUnsupported(Format),
+    #[error("building these tools took longer than the {} ms one answer may take: ask for fewer tools, one at a time or in a batch", .limit.as_millis())]
+    OutOfTime { limit: Duration },
+    #[error("these tools would be more than the {limit} bytes one answer may hold (a Lambda answer holds 6 MB): ask for fewer tools, one at a time or in a batch")]
+    TooLarge { limit: usize },
+    /// Whoever asked for the bundle no longer waits for it.
+    #[error("the bundle is no longer wanted")]
+    Abandoned,
+}
+
+/// When building a bundle gives up. Each tool's conversion is bounded by the
+/// converter's budget; these bound the whole bundle, checked between tools,
+/// so a deadline is overrun by one tool's conversion at most.
+#[derive(Debug, Clone, Default)]
+pub struct BundleLimits {
+    pub deadline: Option<(Instant, Duration)>,
+    /// About the largest bundle, as JSON.
+    pub max_bytes: Option<usize>,
+    /// Set when the bundle is no longer wanted (its client went away).
+    pub abandoned: Option<Arc<AtomicBool>>,
+}
+
+impl BundleLimits {
+    /// A bundle that must be built within `limit` from now.
+    pub fn within(limit: Duration) -> Self {
+        Self {
+            deadline: Some((Instant::now() + limit, limit)),
+            ..Self::default()
+        }
+    }
+
+    fn check(&self, bytes: usize) -> Result<(), BundleError> {
+        if self
+            .abandoned
+            .as_ref()
+            .is_some_and(|a| a.load(Ordering::Relaxed))
+        {
+            return Err(BundleError::Abandoned);
+        }
+        if let Some((at, limit)) = self.deadline {
+            if Instant::now() >= at {
+                return Err(BundleError::OutOfTime { limit });
+            }
+        }
+        match self.max_bytes {
+            Some(limit) if bytes > limit => Err(BundleError::TooLarge { limit }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Tools in a provider's format, with the way back to the cached tools.
@@ -138,6 +189,16 @@ pub fn bundle(
     format: Format,
     strict: bool,
 ) -> Result<Bundle, BundleError> {
+    bundle_within(tools, format, strict, &BundleLimits::default())
+}
+
+/// [`bundle`], given up when `limits` say so.
+pub fn bundle_within(
+    tools: &[ToolSource<'_>],
+    format: Format,
+    strict: bool,
+    limits: &BundleLimits,
+) -> Result<Bundle, BundleError> {
     if strict && !format.supports_strict() {
         return Err(BundleError::StrictUnsupported(format));
     }
@@ -155,7 +216,9 @@ pub fn bundle(
     };
     let mut seen: HashSet<&str> = HashSet::with_capacity(tools.len());
     let mut names: HashMap<String, &str> = HashMap::with_capacity(tools.len());
+    let mut bytes = 0;
     for tool in tools {
+        limits.check(bytes)?;
         if !seen.insert(tool.slug) {
             continue;
         }
@@ -181,10 +244,15 @@ pub fn bundle(
         if !rewritten.args.is_empty() {
             out.argument_map.0.insert(name.clone(), rewritten.args);
         }
-        out.tools
-            .push(provider_tool(format, strict, &name, tool, rewritten.schema));
+        let provided = provider_tool(format, strict, &name, tool, rewritten.schema);
+        if limits.max_bytes.is_some() {
+            // A lower bound of the answer: the exact size is checked once it is written.
+            bytes += super::schema::approx_size(&provided, usize::MAX);
+        }
+        out.tools.push(provided);
         out.name_map.insert(name, tool.slug.to_owned());
     }
+    limits.check(bytes)?;
     Ok(out)
 }
 
@@ -269,6 +337,52 @@ mod tests {
     use super::*;
     use crate::agent::testkit::{instance, sources, validate, walk};
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_bundle_gives_up_past_its_deadline_its_size_or_once_abandoned() {
+        let all = sources();
+        let format = Format::OpenAi;
+        let whole = bundle(&all, format, false).unwrap();
+        let within = |limits: &BundleLimits| bundle_within(&all, format, false, limits);
+        assert_eq!(
+            within(&BundleLimits::within(Duration::from_secs(3600))),
+            Ok(whole.clone())
+        );
+        let late = BundleLimits {
+            deadline: Some((Instant::now(), Duration::from_millis(1))),
+            ..BundleLimits::default()
+        };
+        let out_of_time = within(&late).unwrap_err();
+        assert_eq!(
+            out_of_time,
+            BundleError::OutOfTime {
+                limit: Duration::from_millis(1)
+            }
+        );
+        assert!(out_of_time
+            .to_string()
+            .contains("the 1 ms one answer may take"));
+        let written = serde_json::to_vec(&whole).unwrap().len();
+        let small = BundleLimits {
+            max_bytes: Some(written / 4),
+            ..BundleLimits::default()
+        };
+        assert_eq!(
+            within(&small),
+            Err(BundleError::TooLarge { limit: written / 4 })
+        );
+        // The estimate is a lower bound: a bound the bundle fits is never refused.
+        let roomy = BundleLimits {
+            max_bytes: Some(written),
+            ..BundleLimits::default()
+        };
+        assert_eq!(within(&roomy), Ok(whole));
+        let abandoned = BundleLimits {
+            abandoned: Some(Arc::new(AtomicBool::new(true))),
+            ..BundleLimits::default()
+        };
+        assert_eq!(within(&abandoned), Err(BundleError::Abandoned));
+    }
 
     const GEMINI_KEYWORDS: &[&str] = &[
         "type",

@@ -80,7 +80,9 @@ mod schema;
 mod testkit;
 
 pub use args::{restore_arguments, ArgNode, ArgumentMap, JsonKind};
-pub use bundle::{bundle, Bundle, BundleError, Format, ToolCall, UnknownFormat};
+pub use bundle::{
+    bundle, bundle_within, Bundle, BundleError, BundleLimits, Format, ToolCall, UnknownFormat,
+};
 pub use compat::{compat_report, CompatReport, Rewrite};
 pub use names::{is_valid_tool_name, tool_name, MAX_NAME_LEN};
 pub use schema::Change;

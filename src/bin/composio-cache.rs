@@ -299,8 +299,10 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 (None, true) => return Err("pass --toolkit SLUG or --tools A,B".into()),
             }
             let unknown = (!unknown.is_empty()).then_some(unknown);
-            let body =
-                bundle_bytes(&chosen, requested, unknown.as_deref()).map_err(|e| e.to_string())?;
+            // Local and asked for: no time or size limit.
+            let no_limits = Default::default();
+            let body = bundle_bytes(&chosen, requested, unknown.as_deref(), &no_limits)
+                .map_err(|e| e.to_string())?;
             println!("{}", String::from_utf8_lossy(&body));
             if let Some(unknown) = unknown {
                 eprintln!("not in the cache: {}", unknown.join(", "));

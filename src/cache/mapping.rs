@@ -46,7 +46,7 @@ pub struct ToolInput<'a> {
 
 /// Computes a tool's compatibility report (`None`: nothing to report). The
 /// domain knows no provider format: the caller that does passes this in.
-pub type CompatOf = dyn Fn(&ToolInput<'_>) -> Option<CompatReport> + Sync;
+pub type CompatOf<'a> = dyn Fn(&ToolInput<'_>) -> Option<CompatReport> + Sync + 'a;
 
 /// JSON nesting a stored schema may have. A toolkit object nests a tool's
 /// schema three levels down and serde_json reads 128 at most: a deeper schema
@@ -54,7 +54,7 @@ pub type CompatOf = dyn Fn(&ToolInput<'_>) -> Option<CompatReport> + Sync;
 pub const MAX_SCHEMA_DEPTH: usize = 100;
 
 /// The compatibility report of a tool whose schema changed (or is new).
-fn fresh_compat(p: &Prepared<'_>, compat: &CompatOf) -> Option<CompatReport> {
+fn fresh_compat(p: &Prepared<'_>, compat: &CompatOf<'_>) -> Option<CompatReport> {
     let input: serde_json::Value = serde_json::from_str(p.input.get()).ok()?;
     compat(&ToolInput {
         slug: &p.tool.slug,
@@ -82,7 +82,7 @@ const COMPAT_TOOLS_PER_THREAD: usize = 128;
 fn compat_reports(
     prepared: &[Prepared<'_>],
     known: &KnownTools,
-    compat: &CompatOf,
+    compat: &CompatOf<'_>,
 ) -> Vec<Option<CompatReport>> {
     let report = |p: &Prepared<'_>| match known.get(&p.tool.slug) {
         Some((known_hash, report)) if *known_hash == p.hash => report.clone(),
@@ -344,7 +344,7 @@ pub fn map_toolkit(
     asked: &Slug,
     upstream: &UpstreamToolkit,
     known: &KnownTools,
-    compat: &CompatOf,
+    compat: &CompatOf<'_>,
 ) -> Result<EncodedToolkit, MappingError> {
     let UpstreamToolkit {
         info,
@@ -362,27 +362,6 @@ pub fn map_toolkit(
     if tools.is_empty() && !known.is_empty() {
         return Err(MappingError::Emptied { had: known.len() });
     }
-    let mut seen = HashSet::with_capacity(tools.len());
-    for tool in tools {
-        if let Some(owner) = &tool.toolkit {
-            if !Slug::matches_upstream(asked, &owner.slug) {
-                return Err(MappingError::ForeignTool {
-                    tool: tool.slug.clone(),
-                    other: owner.slug.clone(),
-                });
-            }
-        }
-        if let Err(e) = ToolSlug::parse(&tool.slug) {
-            return Err(MappingError::BadToolSlug {
-                tool: tool.slug.clone(),
-                reason: e.to_string(),
-            });
-        }
-        if !seen.insert(tool.slug.as_str()) {
-            return Err(MappingError::DuplicateTool(tool.slug.clone()));
-        }
-    }
-
     let mut body = Vec::with_capacity(tools.len() * 2048 + 512);
     let head = Head {
         slug: asked.as_str(),
@@ -393,8 +372,10 @@ pub fn map_toolkit(
     body.extend_from_slice(b",\"tools\":[");
     let mut left_out = Vec::new();
     let mut prepared = Vec::with_capacity(tools.len());
+    let mut seen = HashSet::with_capacity(tools.len());
     for tool in tools {
-        match prepare(tool) {
+        // One bad tool is left out, named with its reason; its neighbours publish.
+        match identify(asked, tool, &mut seen).and_then(|()| prepare(tool)) {
             Ok(p) => prepared.push(p),
             Err(e) => left_out.push(Failure {
                 slug: tool.slug.clone(),
@@ -465,6 +446,33 @@ pub fn map_toolkit(
         triggers: trigger_entries,
         refused_triggers,
     })
+}
+
+/// A tool's slug is its own, URL-safe, and its toolkit's (the first tool of
+/// a repeated slug is kept, later ones are left out).
+fn identify<'t>(
+    asked: &Slug,
+    tool: &'t Tool,
+    seen: &mut HashSet<&'t str>,
+) -> Result<(), MappingError> {
+    if let Some(owner) = &tool.toolkit {
+        if !Slug::matches_upstream(asked, &owner.slug) {
+            return Err(MappingError::ForeignTool {
+                tool: tool.slug.clone(),
+                other: owner.slug.clone(),
+            });
+        }
+    }
+    if let Err(e) = ToolSlug::parse(&tool.slug) {
+        return Err(MappingError::BadToolSlug {
+            tool: tool.slug.clone(),
+            reason: e.to_string(),
+        });
+    }
+    if !seen.insert(tool.slug.as_str()) {
+        return Err(MappingError::DuplicateTool(tool.slug.clone()));
+    }
+    Ok(())
 }
 
 /// One trigger type in the cached format (`CachedTriggerType`'s fields, in its order).
@@ -956,26 +964,40 @@ mod tests {
             &spaced_keys,
         );
         assert!(matches!(mismatch, Err(MappingError::SlugMismatch { .. })));
-        let foreign = map_toolkit(
-            &gh,
-            &upstream(detail("github"), vec![tool("GMAIL_X", "gmail")]),
-            &no_known(),
-            &spaced_keys,
-        );
-        assert!(matches!(foreign, Err(MappingError::ForeignTool { .. })));
-        let dup = map_toolkit(
-            &gh,
-            &upstream(
-                detail("github"),
-                vec![tool("GITHUB_A", "github"), tool("GITHUB_A", "github")],
-            ),
-            &no_known(),
-            &spaced_keys,
-        );
-        assert_eq!(
-            dup.unwrap_err(),
-            MappingError::DuplicateTool("GITHUB_A".into())
-        );
+        // A tool of another toolkit, a repeated slug, a slug that is not
+        // URL-safe: that tool is left out, named with its reason.
+        let mut repeated = tool("GITHUB_A", "github");
+        repeated.name = "the second GITHUB_A".into();
+        for (bad, reason) in [
+            (tool("GMAIL_X", "gmail"), "belongs to toolkit \"gmail\""),
+            (repeated, "appears more than once"),
+            (tool("../../x", "github"), "is not URL-safe"),
+        ] {
+            let bad_slug = bad.slug.clone();
+            let tools = vec![tool("GITHUB_A", "github"), bad, tool("GITHUB_B", "github")];
+            let encoded = map_toolkit(
+                &gh,
+                &upstream(detail("github"), tools),
+                &no_known(),
+                &spaced_keys,
+            )
+            .unwrap();
+            let kept: Vec<&str> = encoded.tools.iter().map(|t| t.slug.as_str()).collect();
+            assert_eq!(kept, ["GITHUB_A", "GITHUB_B"], "{reason}");
+            assert_eq!(
+                encoded.tools[0].name, "github_a",
+                "the first of a repeat is kept"
+            );
+            assert_eq!(encoded.left_out.len(), 1);
+            assert_eq!(encoded.left_out[0].slug, bad_slug);
+            assert!(
+                encoded.left_out[0].error.contains(reason),
+                "{}",
+                encoded.left_out[0].error
+            );
+            let cached: CachedToolkit = serde_json::from_slice(&encoded.body).unwrap();
+            assert_eq!(cached.tools.len(), 2);
+        }
         // A tool whose schema cannot be stored is left out; its toolkit publishes.
         let deep = format!(
             "{}{}",
@@ -1021,13 +1043,6 @@ mod tests {
             3
         ));
         assert!(nests_deeper_than(&"[".repeat(5), 4));
-        let traversal = map_toolkit(
-            &gh,
-            &upstream(detail("github"), vec![tool("../../x", "github")]),
-            &no_known(),
-            &spaced_keys,
-        );
-        assert!(matches!(traversal, Err(MappingError::BadToolSlug { .. })));
     }
 
     #[test]

@@ -150,6 +150,7 @@ fn cursor_of(prefix: &str, cursor: &str) -> Result<String, ApiError> {
         (status = 304, description = "The client's copy is current"),
         (status = 400, description = "Neither or both of `slugs` and `q`, more than 128 slugs, a bad format, limit, cursor or toolkit slug, `defer` or `searchResult` where they do not apply", body = ErrorAnswer),
         (status = 404, description = "Search: the `toolkit` is not in the cache", body = ErrorAnswer),
+        (status = 422, description = "With `format`: the answer would be over what one answer may hold (5,000,000 bytes) or take to convert (10 s); the message names the limit and what to ask for instead", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -271,18 +272,21 @@ async fn tools(
                     };
                     let slugs: Vec<String> = results.iter().map(|h| h.slug.clone()).collect();
                     let (tools, indexed) = load_tools(&s, &view, &slugs).await?;
-                    let bundle = bundle_of(&tools, requested).map_err(|e| ReadError::Corrupt {
-                        key: "a bundle".into(),
-                        detail: e.to_string(),
-                    })?;
-                    let result = search_result.then(|| provider_search_result(&bundle, &call_id));
-                    let body = serde_json::to_vec(&SearchBundle {
-                        bundle: &bundle,
-                        results: &results,
-                        next_cursor,
-                        search_result: result,
-                    })
-                    .expect("a bundle serializes");
+                    let body = s
+                        .reader
+                        .convert(move |limits| {
+                            let bundle = bundle_of(&tools, requested, limits)?;
+                            let result =
+                                search_result.then(|| provider_search_result(&bundle, &call_id));
+                            Ok(serde_json::to_vec(&SearchBundle {
+                                bundle: &bundle,
+                                results: &results,
+                                next_cursor,
+                                search_result: result,
+                            })
+                            .expect("a bundle serializes"))
+                        })
+                        .await?;
                     Ok((body, indexed))
                 }
             };
@@ -466,16 +470,9 @@ async fn batch(
                 .collect::<Result<_, _>>()
                 .map_err(corrupt)?;
             let unknown = unknown.clone();
-            // Converting is CPU work: off the async workers.
-            let built = tokio::task::spawn_blocking(move || {
-                bundle_bytes(&tools, requested, Some(&unknown))
-            })
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
-            built.map_err(|e| ReadError::Corrupt {
-                key: "a bundle".into(),
-                detail: e.to_string(),
-            })?
+            s.reader
+                .convert(move |limits| bundle_bytes(&tools, requested, Some(&unknown), limits))
+                .await?
         }
     };
     let limit = s.reader.max_answer_bytes();
@@ -691,6 +688,7 @@ pub struct ResolveAnswer {
         (status = 404, description = "No cached tool is sent under that name", body = ErrorAnswer),
         (status = 413, description = "The body is over 1 MiB", body = ErrorAnswer),
         (status = 415, description = "The body is not JSON", body = ErrorAnswer),
+        (status = 422, description = "With `format`: the answer would be over what one answer may hold (5,000,000 bytes) or take to convert (10 s); the message names the limit and what to ask for instead", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -713,12 +711,22 @@ async fn resolve(
     let view = read
         .view
         .unwrap_or_else(|| std::sync::Arc::new(MetaView::empty()));
-    let unknown = || ApiError::NotFound(format!("no cached tool is sent as {:?}", call.name));
+    let not_sent = format!("no cached tool is sent as {:?}", call.name);
+    let unknown = || ApiError::NotFound(not_sent.clone());
     let slug = view.slug_of_name(&call.name).ok_or_else(unknown)?;
     let (tools, _) = load_tools(&s, &view, &[slug.to_owned()]).await?;
-    let bundle = bundle_of(&tools, call.requested)?;
-    let restored = bundle
-        .resolve_call(&call.name, call.arguments)
+    let ParsedCall {
+        requested,
+        name,
+        arguments,
+    } = call;
+    let restored = s
+        .reader
+        .convert(move |limits| {
+            let bundle = bundle_of(&tools, requested, limits)?;
+            Ok(bundle.resolve_call(&name, arguments))
+        })
+        .await?
         .ok_or_else(unknown)?;
     let mut response = axum::Json(ResolveAnswer {
         tool_slug: restored.slug,

@@ -5,7 +5,7 @@
 use super::reader::{MetaView, ReadError};
 use super::representation::{self, Encoding, FixedAnswer, Freshness, Validators};
 use super::{ApiError, CacheReader};
-use crate::agent::{bundle, Bundle, Format, ToolSource};
+use crate::agent::{bundle_within, Bundle, BundleLimits, Format, ToolSource};
 use crate::cache::CachedToolSchema;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
@@ -187,11 +187,14 @@ struct BundleWithUnknown<'a> {
     unknown: Option<&'a [String]>,
 }
 
-/// A provider bundle of `tools`, deferred if asked.
-pub fn bundle_of(tools: &[CachedToolSchema], requested: Requested) -> Result<Bundle, ApiError> {
+/// A provider bundle of `tools`, deferred if asked, given up when `limits` say so.
+pub fn bundle_of(
+    tools: &[CachedToolSchema],
+    requested: Requested,
+    limits: &BundleLimits,
+) -> Result<Bundle, ReadError> {
     let sources: Vec<ToolSource<'_>> = tools.iter().map(ToolSource::from).collect();
-    let mut bundle = bundle(&sources, requested.format, requested.strict)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut bundle = bundle_within(&sources, requested.format, requested.strict, limits)?;
     if requested.defer {
         for tool in &mut bundle.tools {
             if let Some(tool) = tool.as_object_mut() {
@@ -207,8 +210,9 @@ pub fn bundle_bytes(
     tools: &[CachedToolSchema],
     requested: Requested,
     unknown: Option<&[String]>,
-) -> Result<Vec<u8>, ApiError> {
-    let bundle = bundle_of(tools, requested)?;
+    limits: &BundleLimits,
+) -> Result<Vec<u8>, ReadError> {
+    let bundle = bundle_of(tools, requested, limits)?;
     Ok(serde_json::to_vec(&BundleWithUnknown {
         bundle: &bundle,
         unknown,

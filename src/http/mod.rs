@@ -15,12 +15,13 @@ mod trigger_routes;
 pub use answer::{bundle_bytes, requested, Requested};
 pub use reader::{
     decode_cursor, encode_cursor, CacheReader, ListRoute, MetaRead, MetaView, Page, ReadError,
-    ReaderConfig, DEFAULT_MAX_ANSWER_BYTES,
+    ReaderConfig, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_CONVERT_TIME,
 };
 pub use representation::{escaped_len, Encoding, STALE_HEADER};
 pub use routes::{StatusAnswer, Verdict};
 pub use sync_routes::{SyncBudget, SyncOptions};
 
+use crate::agent::BundleError;
 use crate::sync::{SyncError, Syncer};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -98,7 +99,17 @@ impl IntoResponse for ApiError {
             Self::Read(ReadError::Store(_) | ReadError::Missing(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::Read(ReadError::TooLarge { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Read(
+                ReadError::TooLarge { .. }
+                | ReadError::Bundle(BundleError::TooLarge { .. } | BundleError::OutOfTime { .. }),
+            ) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Read(ReadError::Bundle(BundleError::StrictUnsupported(_))) => {
+                StatusCode::BAD_REQUEST
+            }
+            // Nobody waits for this answer any more; a status for the record.
+            Self::Read(ReadError::Bundle(BundleError::Abandoned)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Read(ReadError::Corrupt { .. }) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -8,6 +8,7 @@
 //! ready answers, in every coding asked for, in one LRU cache bounded in bytes.
 
 use super::representation::{escaped_len, Encoding};
+use crate::agent::{BundleError, BundleLimits};
 use crate::cache::{content_hash, CachedToolkit, IndexEntry, Meta, Slug};
 use crate::search::{Document, Kind, SearchIndex};
 use crate::store::{ChangesName, ETag, ObjectKey, Store, StoreError};
@@ -30,6 +31,9 @@ pub enum ReadError {
     Removed(Slug),
     #[error("the answer would be {size} bytes, over the {limit} one answer may hold (a Lambda answer holds 6 MB): ask for fewer tools, one at a time or in a batch")]
     TooLarge { size: usize, limit: usize },
+    /// Building provider tools stopped: over a limit, or no longer wanted.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 }
 
 #[derive(Debug, Clone)]
@@ -43,11 +47,16 @@ pub struct ReaderConfig {
     /// Largest answer, counted as a Lambda response counts it: larger list
     /// answers are paged automatically.
     pub max_answer_bytes: usize,
+    /// Longest one answer's conversion to a provider format may take.
+    pub max_convert_time: Duration,
 }
 
 /// A Lambda invocation answers at most 6,291,456 bytes, headers and JSON
 /// escaping included: list answers stay well under it.
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 5_000_000;
+
+/// Well under API Gateway's 29 s: a client learns why instead of timing out.
+pub const DEFAULT_MAX_CONVERT_TIME: Duration = Duration::from_secs(10);
 
 impl ReaderConfig {
     pub fn new(meta_ttl: Duration) -> Self {
@@ -56,6 +65,7 @@ impl ReaderConfig {
             stale_if_error: Duration::from_secs(600),
             cache_bytes: 64 * 1024 * 1024,
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
+            max_convert_time: DEFAULT_MAX_CONVERT_TIME,
         }
     }
 }
@@ -362,6 +372,33 @@ impl CacheReader {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Converting for one answer is CPU work: on a blocking thread, so the
+    /// async workers keep serving others, and given up (between tools) once
+    /// it takes longer than `max_convert_time`, grows past the answer's
+    /// bound, or its client goes away (this future is dropped).
+    pub async fn convert<T, F>(&self, work: F) -> Result<T, ReadError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&BundleLimits) -> Result<T, ReadError> + Send + 'static,
+    {
+        struct AbandonOnDrop(Arc<AtomicBool>);
+        impl Drop for AbandonOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let _abandon_on_drop = AbandonOnDrop(abandoned.clone());
+        let limits = BundleLimits {
+            max_bytes: Some(self.config.max_answer_bytes),
+            abandoned: Some(abandoned),
+            ..BundleLimits::within(self.config.max_convert_time)
+        };
+        tokio::task::spawn_blocking(move || work(&limits))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
     }
 
     pub fn config(&self) -> &ReaderConfig {
@@ -673,7 +710,7 @@ impl CacheReader {
         entry: &IndexEntry,
         what: &str,
         encoding: Encoding,
-        build: impl FnOnce(&[u8]) -> Result<Vec<u8>, ReadError> + Send + 'static,
+        build: impl FnOnce(&[u8], &BundleLimits) -> Result<Vec<u8>, ReadError> + Send + 'static,
     ) -> Result<(Bytes, bool), ReadError> {
         let indexed = AtomicBool::new(true);
         let tag = served_tag(entry);
@@ -689,12 +726,8 @@ impl CacheReader {
                 let toolkit = self.toolkit_bytes(entry).await?;
                 // Built from an object the index does not describe: not kept.
                 indexed.store(toolkit.matches_index, Ordering::Relaxed);
-                // Converting is CPU work (bounded by the converter's budget):
-                // off the async workers, so other requests keep being served.
                 let object = toolkit.body.clone();
-                let built = tokio::task::spawn_blocking(move || build(&object))
-                    .await
-                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+                let built = self.convert(move |limits| build(&object, limits)).await?;
                 let limit = self.config.max_answer_bytes;
                 if built.len() > limit {
                     let size = built.len();
@@ -1130,6 +1163,58 @@ mod tests {
 
     fn parse(body: &Bytes) -> serde_json::Value {
         serde_json::from_slice(body).unwrap()
+    }
+
+    fn reader(max_convert_time: Duration) -> CacheReader {
+        let config = ReaderConfig {
+            max_convert_time,
+            ..ReaderConfig::new(Duration::from_secs(60))
+        };
+        CacheReader::new(Arc::new(crate::store::MemoryStore::new()), config)
+    }
+
+    /// Work that checks its limits until told to stop, and says why it did.
+    fn checking(limits: &BundleLimits) -> Result<BundleError, ReadError> {
+        for _ in 0..100_000 {
+            if let Err(stopped) =
+                crate::agent::bundle_within(&[], crate::agent::Format::Mcp, false, limits)
+            {
+                return Ok(stopped);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("never stopped");
+    }
+
+    #[tokio::test]
+    async fn a_conversion_stops_at_its_time_limit() {
+        let stopped = reader(Duration::from_millis(20))
+            .convert(checking)
+            .await
+            .unwrap();
+        assert!(
+            matches!(stopped, BundleError::OutOfTime { limit } if limit.as_millis() == 20),
+            "{stopped:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_conversion_nobody_waits_for_is_abandoned() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = Arc::new(reader(Duration::from_secs(3600)));
+        let waiting = reader.convert(move |limits| {
+            let stopped = checking(limits);
+            tx.send(stopped.map_err(|e| e.to_string())).unwrap();
+            Ok(())
+        });
+        // The client leaves: its request's future is dropped mid-conversion.
+        let left = tokio::time::timeout(Duration::from_millis(30), waiting).await;
+        assert!(left.is_err(), "the work was still running");
+        let stopped = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .expect("the conversion stopped");
+        assert!(matches!(stopped, Ok(BundleError::Abandoned)), "{stopped:?}");
     }
 
     #[test]

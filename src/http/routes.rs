@@ -234,6 +234,7 @@ fn named<'a>(
         (status = 304, description = "The client's copy is current"),
         (status = 400, description = "Invalid slug, an unknown format (the answer lists the valid ones) or query parameter", body = ErrorAnswer),
         (status = 404, description = "Not in the cache", body = ErrorAnswer),
+        (status = 422, description = "With `format`: the answer would be over what one answer may hold (5,000,000 bytes) or take to convert (10 s); the message names the limit and what to ask for instead", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -264,10 +265,10 @@ async fn toolkit(
         let owned = slug.clone();
         let (body, indexed) = s
             .reader
-            .from_toolkit(entry, &requested.tag(), encoding, move |object| {
+            .from_toolkit(entry, &requested.tag(), encoding, move |object, limits| {
                 let toolkit: CachedToolkit =
                     serde_json::from_slice(object).map_err(|e| corrupt(&owned, e))?;
-                bundle_bytes(&toolkit.tools, requested, None).map_err(|e| corrupt(&owned, e))
+                bundle_bytes(&toolkit.tools, requested, None, limits)
             })
             .await?;
         let etag = (!indexed).then(|| unindexed_etag(&body));
@@ -291,6 +292,7 @@ async fn toolkit(
         (status = 304, description = "The client's copy is current"),
         (status = 400, description = "Invalid slug, an unknown format or query parameter", body = ErrorAnswer),
         (status = 404, description = "Toolkit or tool not in the cache", body = ErrorAnswer),
+        (status = 422, description = "With `format`: the answer would be over what one answer may hold (5,000,000 bytes) or take to convert (10 s); the message names the limit and what to ask for instead", body = ErrorAnswer),
         (status = 500, description = "A cached object is unreadable", body = ErrorAnswer),
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
@@ -343,11 +345,10 @@ async fn tool(
             .reader
             .from_toolkit(entry, &what, encoding, {
                 let slug = slug.clone();
-                move |_| {
+                move |_, limits| {
                     let tool: CachedToolSchema =
                         serde_json::from_slice(&tool_bytes).map_err(|e| corrupt(&slug, e))?;
-                    bundle_bytes(std::slice::from_ref(&tool), requested, None)
-                        .map_err(|e| corrupt(&slug, e))
+                    bundle_bytes(std::slice::from_ref(&tool), requested, None, limits)
                 }
             })
             .await?;

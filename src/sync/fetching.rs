@@ -16,6 +16,7 @@ use crate::wire::{ToolkitSummary, TriggerType};
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -211,13 +212,15 @@ impl SyncEngine {
             }
         };
         let mapping_started = Instant::now();
-        let mapped = self.map(&slug, upstream, previous).await;
+        let mapped = self.map(&slug, upstream, previous, run.deadline).await;
         let map_time = mapping_started.elapsed();
         let encoded = match mapped {
             Ok(encoded) => encoded,
             Err(e) => {
-                let failed = self.failed(&slug, e.into());
-                return Ok(settled(failed, map_time, Duration::ZERO));
+                let out_of_time = matches!(e, FetchError::OutOfTime);
+                let mut failed = settled(self.failed(&slug, e), map_time, Duration::ZERO);
+                failed.out_of_time = out_of_time;
+                return Ok(failed);
             }
         };
         for tool in &encoded.left_out {
@@ -249,13 +252,17 @@ impl SyncEngine {
         Ok(settled(outcome, map_time, write_time))
     }
 
-    /// Mapping and hashing on a blocking thread, at most one toolkit per core.
+    /// Mapping and hashing on a blocking thread, at most one toolkit per
+    /// core. The compatibility reports are the costly part (each bounded by
+    /// the converter's budget): a toolkit whose reports run past the
+    /// deadline is out of time, like a fetch, and keeps its last copy.
     async fn map(
         &self,
         slug: &Slug,
         upstream: UpstreamToolkit,
         previous: Option<&IndexEntry>,
-    ) -> Result<EncodedToolkit, crate::cache::MappingError> {
+        deadline: Instant,
+    ) -> Result<EncodedToolkit, FetchError> {
         let asked = slug.clone();
         let known = previous.map(known_tools).unwrap_or_default();
         let core = self
@@ -266,7 +273,19 @@ impl SyncEngine {
             .expect("the semaphore is never closed");
         tokio::task::spawn_blocking(move || {
             let _core = core;
-            map_toolkit(&asked, &upstream, &known, &compat_of)
+            let late = AtomicBool::new(false);
+            let compat_in_time = |tool: &ToolInput<'_>| {
+                if late.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                    late.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                compat_of(tool)
+            };
+            let mapped = map_toolkit(&asked, &upstream, &known, &compat_in_time)?;
+            if late.into_inner() {
+                return Err(FetchError::OutOfTime);
+            }
+            Ok(mapped)
         })
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))

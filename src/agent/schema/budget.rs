@@ -170,7 +170,7 @@ fn node_cost(node: &Value, cap: usize) -> usize {
 
 /// About the size of `value` as JSON, counted up to `cap` at most, without
 /// recursing.
-pub(super) fn approx_size(value: &Value, cap: usize) -> usize {
+pub(crate) fn approx_size(value: &Value, cap: usize) -> usize {
     let mut stack = vec![value];
     let mut size = 0;
     while let Some(v) = stack.pop() {

@@ -20,6 +20,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use budget::approx_size;
 use budget::*;
 use refs::*;
 pub(crate) use types::strict_nullable;
