@@ -416,3 +416,41 @@ async fn benchmark_hostile_cases() {
         );
     }
 }
+
+/// A toolkit whose compatibility reports alone would take minutes (hundreds
+/// of `$ref` laughs) stops at the sync's deadline like a slow fetch: it is
+/// out of time, the rest publish, and the sync ends near its deadline rather
+/// than when the reports would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compatibility_reports_past_the_deadline_leave_their_toolkit_out_of_time() {
+    let mut catalog = catalogue();
+    let hostile = catalog.toolkits.get_mut(TOOLKIT).unwrap();
+    hostile.tools = (0..300)
+        .map(|i| tool(&format!("HOSTILE_LAUGHS_{i}"), laughs(30)))
+        .collect();
+    let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut settings = settings();
+    settings
+        .no_auth_toolkits
+        .push(composio_schema_cache::cache::Slug::parse(TOOLKIT).unwrap());
+    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    let mut request = SyncRequest::full();
+    request.deadline = Some(std::time::Instant::now() + Duration::from_secs(4));
+    let report = engine.run(request).await.unwrap();
+    let failed: Vec<(&str, &str)> = report
+        .failed
+        .iter()
+        .map(|f| (f.slug.as_str(), f.error.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [(
+            TOOLKIT,
+            "the sync's time budget ran out before this toolkit finished"
+        )],
+        "{report:?}"
+    );
+    assert!(report.published);
+    assert_eq!(report.toolkits, Catalog::sample().toolkits.len());
+}
