@@ -10,6 +10,18 @@ fn toolkit(slug: &str) -> ObjectKey {
 }
 
 pub async fn run_all(store: &dyn Store) {
+    run(store, true).await;
+}
+
+/// Everything but the conditional delete the lease's release relies on:
+/// for an S3 implementation known to ignore `DELETE If-Match` (s3s-fs),
+/// which can hold the cache but not a safe lease (the README says which
+/// guarantees the lease needs).
+pub async fn run_all_but_conditional_delete(store: &dyn Store) {
+    run(store, false).await;
+}
+
+async fn run(store: &dyn Store, with_conditional_delete: bool) {
     assert!(
         store.list().await.unwrap().is_empty(),
         "the suite needs an empty store"
@@ -18,7 +30,9 @@ pub async fn run_all(store: &dyn Store) {
     put_get_round_trip(store).await;
     create_only(store).await;
     compare_and_swap(store).await;
-    conditional_delete(store).await;
+    if with_conditional_delete {
+        conditional_delete(store).await;
+    }
     delete_is_idempotent(store).await;
     list_names_only_our_objects(store).await;
     change_records_live_apart(store).await;

@@ -95,6 +95,57 @@ pub fn start_moto() -> MotoServer {
     }
 }
 
+/// An s3s-fs server (a second S3 implementation: it checks signatures and
+/// lists no ETags) over a fresh directory, with one bucket made.
+pub struct S3sFsServer {
+    pub endpoint: String,
+    child: Child,
+    _root: tempfile::TempDir,
+}
+
+impl Drop for S3sFsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `S3S_FS` names the binary; `scripts/test` installs it in `.tools/bin`.
+pub fn start_s3s_fs() -> S3sFsServer {
+    let binary = std::env::var("S3S_FS")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/bin/s3s-fs").to_owned());
+    let root = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&binary)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "test", "--secret-key", "test"])
+        .arg(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start s3s-fs ({binary}: {e}); scripts/test installs it (cargo install s3s-fs@0.14.1 --features binary --locked --root .tools)")
+        });
+    let server = S3sFsServer {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child,
+        _root: root,
+    };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "s3s-fs did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
 /// One moto server shared by every test of this test binary.
 pub fn shared_moto() -> &'static str {
     static MOTO: OnceLock<MotoServer> = OnceLock::new();
