@@ -304,3 +304,84 @@ async fn the_read_function_logs_each_request_with_its_id_and_aggregates_its_metr
     assert!(hits > 90 && misses >= 1, "{hits} hits, {misses} misses");
     assert!(record["CacheAgeSeconds"].as_f64().unwrap() < 600.0);
 }
+
+/// How long a sync function killed mid-sync blocks the next one, with the
+/// template's defaults: the process is killed outright (SIGKILL), as Lambda
+/// ends an invocation that timed out or ran out of memory, and a fresh
+/// bootstrap (a new execution environment) is invoked every 0.25 s until a
+/// sync runs. The README's figure:
+/// `cargo test --test lambda_process -- --ignored --nocapture measure`.
+#[tokio::test]
+#[ignore]
+async fn measure_how_long_a_killed_sync_function_blocks_the_next() {
+    let mut config = composio_schema_cache::emulator::EmulatorConfig::new(
+        composio_schema_cache::emulator::Catalog::sample(),
+    );
+    config.api_key = KEY.into();
+    config.latency = Duration::from_millis(300);
+    let emu = composio_schema_cache::emulator::Emulator::start(config)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "composio-sync-test".to_owned()),
+        ("COMPOSIO_API_KEY", KEY.to_owned()),
+        ("COMPOSIO_BASE_URL", emu.base_url()),
+        ("CACHE_DIR", dir.path().display().to_string()),
+    ];
+    let lease = dir.path().join("composio-schemas/_lease.json");
+    let mut blocked = Vec::new();
+    for run in 1..=3 {
+        let api = RuntimeApi::start().await.unwrap();
+        let child = bootstrap(env!("CARGO_BIN_EXE_composio-sync"), &api, &env);
+        let invoking = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.invoke(fixture("sync-direct-full.json"), Duration::from_secs(60))
+                    .await
+            })
+        };
+        let started = std::time::Instant::now();
+        while !lease.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no lease taken"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let killed = std::time::Instant::now();
+        child.stop().await;
+        invoking.abort();
+
+        let api = RuntimeApi::start().await.unwrap();
+        let next = bootstrap(env!("CARGO_BIN_EXE_composio-sync"), &api, &env);
+        let mut refused = 0;
+        loop {
+            let answer = api
+                .invoke(fixture("sync-scheduled.json"), Duration::from_secs(60))
+                .await
+                .unwrap();
+            if answer["success"] == true {
+                break;
+            }
+            refused += 1;
+            assert!(killed.elapsed() < Duration::from_secs(300), "{answer}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let took = killed.elapsed();
+        next.stop().await;
+        println!(
+            "run {run}: blocked {:.1} s ({refused} invocations refused)",
+            took.as_secs_f64()
+        );
+        blocked.push(took);
+    }
+    blocked.sort();
+    println!(
+        "killed sync function blocks the next: median {:.1} s ({:.1}-{:.1} s)",
+        blocked[1].as_secs_f64(),
+        blocked[0].as_secs_f64(),
+        blocked[2].as_secs_f64()
+    );
+}
