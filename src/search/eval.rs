@@ -1,7 +1,8 @@
 //! The labelled set (`eval/queries.json`) and its figures: requests phrased
 //! as people and agents phrase them, each with every tool of the bundled
-//! catalogue that fulfils it. Every third request (chosen before any tuning)
-//! is held out: nothing in the ranking was tuned on it, and its figures are
+//! catalogue that fulfils it. The held-out part was written by a separate
+//! session that saw the catalogue only (never this code, its lexicon or its
+//! rankings), and nothing in the ranking is tuned on it: its figures are
 //! reported apart, so a lexicon that only fits the tuning part shows.
 //!
 //! A request's rank is the position of its best-ranked relevant tool;

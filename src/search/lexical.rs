@@ -149,6 +149,11 @@ impl LexicalIndex {
         }
     }
 
+    /// A stemmed term's id (`None` if no document has it).
+    pub fn term_id(&self, term: &str) -> Option<u32> {
+        self.terms.get(term).copied()
+    }
+
     pub fn term_count(&self) -> usize {
         self.terms.len()
     }

@@ -150,6 +150,19 @@ pub const REQUEST_FILLER: &[&str] = &[
     "last",
 ];
 
+/// Words of a request about the one asking: tools for the signed-in user
+/// ("authenticated user", "current user", "me") answer them.
+pub const SELF_WORDS: &[&str] = &["my", "me", "mine", "myself", "i"];
+
+/// Words of a tool's slug that make it about the signed-in user.
+pub const SELF_TOOL_WORDS: &[&str] = &["authenticated", "current", "me", "my", "self", "profile"];
+
+/// Words of a request that ask for many things.
+pub const MANY_WORDS: &[&str] = &["all", "every", "list", "lists"];
+
+/// Words of a tool's slug that give many things.
+pub const MANY_TOOL_WORDS: &[&str] = &["list", "search", "all", "query", "find"];
+
 /// Phrases rewritten before anything else: several words that mean one thing
 /// in tool text.
 pub const PHRASES: &[(&[&str], &[&str])] = &[
@@ -170,6 +183,39 @@ pub const PHRASES: &[(&[&str], &[&str])] = &[
     (&["log", "in"], &["login"]),
     (&["web", "page"], &["webpage"]),
     (&["e", "mail"], &["email"]),
+    // Phrasal verbs: the verb is the phrase, not its first word.
+    (&["get", "rid", "of"], &["delete"]),
+    (&["throw", "away"], &["delete"]),
+    (&["throw", "out"], &["delete"]),
+    (&["clean", "up"], &["delete"]),
+    (&["call", "off"], &["cancel"]),
+    (&["kick", "off"], &["start", "run"]),
+    (&["fire", "off"], &["send"]),
+    (&["reach", "out"], &["send", "message"]),
+    (&["tick", "off"], &["mark", "complete"]),
+    (&["check", "off"], &["mark", "complete"]),
+    (&["cross", "off"], &["mark", "complete"]),
+    (&["mark", "as", "done"], &["mark", "complete"]),
+    (&["as", "done"], &["complete"]),
+    (&["fill", "in"], &["type", "text"]),
+    (&["fill", "out"], &["type", "text"]),
+    (&["out", "loud"], &["speech"]),
+    (&["read", "aloud"], &["speech"]),
+    (&["sign", "up"], &["create", "account"]),
+    (&["look", "into"], &["search"]),
+    (&["find", "out"], &["search"]),
+    (&["pull", "up"], &["get"]),
+    (&["bring", "up"], &["get"]),
+    (&["go", "through"], &["list"]),
+    (&["turn", "on"], &["enable"]),
+    (&["turn", "off"], &["disable"]),
+    (&["shut", "down"], &["stop"]),
+    (&["jot", "down"], &["create", "note"]),
+    (&["write", "down"], &["create", "note"]),
+    (&["note", "down"], &["create", "note"]),
+    (&["push", "back"], &["reschedule"]),
+    (&["put", "off"], &["reschedule"]),
+    (&["direct", "message"], &["dm"]),
 ];
 
 /// Request words and what tool text says for them (stemmed on use). Each
@@ -282,6 +328,25 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
     ("feature", &["branch"]),
     ("writing", &["text"]),
     ("word", &["text"]),
+    ("done", &["complete", "completed"]),
+    ("finished", &["complete", "completed"]),
+    ("complete", &["completed", "status"]),
+    ("transcript", &["caption", "subtitle"]),
+    ("subtitles", &["caption"]),
+    ("codebase", &["code", "repository"]),
+    ("queued", &["scheduled"]),
+    ("queue", &["scheduled"]),
+    ("upcoming", &["scheduled", "event"]),
+    ("aloud", &["speech"]),
+    ("narrate", &["speech", "voice"]),
+    ("voiceover", &["speech", "voice"]),
+    ("dm", &["message", "direct"]),
+    ("starred", &["star", "stargazer"]),
+    ("stars", &["star", "stargazer"]),
+    ("forget", &["delete", "memory"]),
+    ("memories", &["memory"]),
+    ("members", &["user", "member"]),
+    ("member", &["user"]),
     // Actions.
     ("add", &["create", "insert", "new"]),
     ("make", &["create", "new"]),
@@ -347,6 +412,10 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
     ("navigate", &["url"]),
     ("visit", &["navigate", "url"]),
     ("summarize", &["extract"]),
+    ("close", &["update", "state"]),
+    ("reopen", &["update", "state"]),
+    ("say", &["speech"]),
+    ("speak", &["speech"]),
 ];
 
 /// The action a request's verb asks for (unstemmed words).
@@ -415,6 +484,10 @@ pub const REQUEST_VERBS: &[(&str, Action)] = &[
     ("reschedule", Action::Update),
     ("set", Action::Update),
     ("restore", Action::Update),
+    ("close", Action::Update),
+    ("reopen", Action::Update),
+    ("complete", Action::Update),
+    ("forget", Action::Delete),
     ("send", Action::Send),
     ("email", Action::Send),
     ("forward", Action::Send),

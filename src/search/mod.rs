@@ -163,6 +163,18 @@ pub struct Weights {
     pub destructive_penalty: f32,
     /// A synonym's weight against the request's own word's 1.
     pub synonym: f32,
+    /// The share of the lexical score a document keeps when the request
+    /// covers none of its slug's words (it keeps all of it covering every
+    /// one): of two tools that both match, the one whose name is all about
+    /// the request ("delete event") goes before the one that only touches
+    /// it ("remove attendee" of an event).
+    pub name_floor: f32,
+    /// A request about many things ("my repositories") and a tool that
+    /// gives many (a list, a search, a plural).
+    pub many_bonus: f32,
+    /// A request about the one asking ("my profile") and a tool for the
+    /// signed-in user.
+    pub self_bonus: f32,
 }
 
 impl Default for Weights {
@@ -173,6 +185,9 @@ impl Default for Weights {
             action_bonus: 0.4,
             destructive_penalty: 0.3,
             synonym: query::SYNONYM_WEIGHT,
+            name_floor: 0.5,
+            many_bonus: 0.1,
+            self_bonus: 0.2,
         }
     }
 }
@@ -185,6 +200,14 @@ struct StoredDoc {
     description: String,
     toolkit: u32,
     action: Option<Action>,
+    /// The lexical terms of its slug's words (the toolkit's prefix and stop
+    /// words left out), its verb's first if it has one.
+    name_terms: Box<[u32]>,
+    name_has_verb: bool,
+    /// It gives many things (a list, a search, a plural in its name).
+    gives_many: bool,
+    /// It is about the signed-in user.
+    about_self: bool,
 }
 
 /// The search index over every document of a published meta; immutable once
@@ -238,6 +261,10 @@ impl SearchIndex {
                 description: doc.description.to_owned(),
                 toolkit,
                 action: action_of(slug_words),
+                name_terms: Box::default(),
+                name_has_verb: false,
+                gives_many: gives_many(slug_words),
+                about_self: about_self(slug_words),
             });
             let mut row = [""; FIELD_COUNT];
             row[SLUG] = slug_words;
@@ -251,6 +278,10 @@ impl SearchIndex {
             row[TOOLKIT] = &toolkit_text[doc.toolkit as usize];
             row
         }));
+        for (doc, row) in stored.iter_mut().zip(&fields) {
+            (doc.name_terms, doc.name_has_verb) =
+                name_terms(row[SLUG], doc.action.is_some(), &lexical);
+        }
         SearchIndex {
             toolkit_names: ToolkitNames::new(toolkits.iter().copied()),
             toolkits: toolkits.iter().map(|(s, _)| (*s).to_owned()).collect(),
@@ -355,6 +386,12 @@ impl SearchIndex {
             .map(|t| t.concept)
             .collect::<std::collections::BTreeSet<u8>>()
             .len();
+        let mut asked: Vec<u32> = understood
+            .terms
+            .iter()
+            .filter_map(|t| self.lexical.term_id(&t.text))
+            .collect();
+        asked.sort_unstable();
         let best = matched
             .iter()
             .map(|&d| scores[d as usize])
@@ -372,6 +409,17 @@ impl SearchIndex {
             };
             let mut score =
                 scores[d] / best * (w.coverage_floor + (1.0 - w.coverage_floor) * coverage);
+            let verb_asked =
+                doc.name_has_verb && understood.intent.is_some() && understood.intent == doc.action;
+            let precision = name_precision(&doc.name_terms, verb_asked, &asked);
+            score *= w.name_floor + (1.0 - w.name_floor) * precision;
+            let reads = understood.intent.is_none_or(|a| a == Action::Read);
+            if understood.many && reads && doc.gives_many {
+                score += w.many_bonus;
+            }
+            if understood.about_self && doc.about_self {
+                score += w.self_bonus;
+            }
             if understood.toolkits.contains(&doc.toolkit) {
                 score += w.toolkit_bonus;
             }
@@ -390,6 +438,69 @@ impl SearchIndex {
         }
         (scores, matched)
     }
+}
+
+/// Whether a slug's words give many things.
+fn gives_many(slug_words: &str) -> bool {
+    let mut many = false;
+    let mut first = true;
+    text::for_each_word(slug_words, &mut String::new(), |w| {
+        // "PULLS_GET" gets one pull: the plural of a word before the verb is not a list.
+        many |= lexicon::MANY_TOOL_WORDS.contains(&w) || (!first && text::is_plural(w));
+        first = false;
+    });
+    many
+}
+
+fn about_self(slug_words: &str) -> bool {
+    let mut found = false;
+    text::for_each_word(slug_words, &mut String::new(), |w| {
+        found |= lexicon::SELF_TOOL_WORDS.contains(&w);
+    });
+    found
+}
+
+/// The lexical terms of a slug's words, once each; with `has_verb`, the
+/// verb (the first word that is one) first, and whether it is there.
+fn name_terms(slug_words: &str, has_verb: bool, lexical: &LexicalIndex) -> (Box<[u32]>, bool) {
+    let mut terms = Vec::new();
+    let mut verb = None;
+    text::for_each_word(slug_words, &mut String::new(), |w| {
+        if lexicon::STOP_WORDS.contains(&w) || w.len() < 2 || w.bytes().all(|b| b.is_ascii_digit())
+        {
+            return;
+        }
+        let is_verb = has_verb && verb.is_none() && lexicon::tool_verb(w).is_some();
+        let mut w = w.to_owned();
+        text::stem(&mut w);
+        if let Some(id) = lexical.term_id(&w) {
+            if is_verb {
+                verb = Some(id);
+            } else if !terms.contains(&id) {
+                terms.push(id);
+            }
+        }
+    });
+    if let Some(verb) = verb {
+        terms.retain(|&t| t != verb);
+        terms.insert(0, verb);
+    }
+    (terms.into_boxed_slice(), verb.is_some())
+}
+
+/// The share of a tool's name the request asks for: its words among the
+/// request's terms (`asked`, sorted), its verb (first) also when the request
+/// asks for the same action in other words (`verb_asked`).
+fn name_precision(terms: &[u32], verb_asked: bool, asked: &[u32]) -> f32 {
+    if terms.is_empty() {
+        return 1.0;
+    }
+    let hit = terms
+        .iter()
+        .enumerate()
+        .filter(|&(i, t)| (i == 0 && verb_asked) || asked.binary_search(t).is_ok())
+        .count();
+    hit as f32 / terms.len() as f32
 }
 
 /// "GOOGLECALENDAR_EVENTS_LIST" → "EVENTS_LIST" for toolkit "googlecalendar".

@@ -34,6 +34,10 @@ pub struct Understood {
     pub intent: Option<Action>,
     /// Toolkits the request names (positions in the index's toolkit table).
     pub toolkits: Vec<u32>,
+    /// It asks about many things ("my repositories", "all the links").
+    pub many: bool,
+    /// It is about the one asking ("my", "me", "I").
+    pub about_self: bool,
 }
 
 /// How a request can name a toolkit: joined, stemmed words ("google
@@ -111,6 +115,16 @@ pub fn understand(request: &str, toolkits: &ToolkitNames) -> Understood {
     understood.toolkits.dedup();
     understood.intent = words.iter().find_map(|w| lexicon::request_verb(w));
 
+    understood.about_self = words
+        .iter()
+        .any(|w| lexicon::SELF_WORDS.contains(&w.as_str()));
+    understood.many = words.iter().enumerate().any(|(i, w)| {
+        lexicon::MANY_WORDS.contains(&w.as_str())
+            || (!named[i]
+                && lexicon::request_verb(w).is_none()
+                && !lexicon::REQUEST_FILLER.contains(&w.as_str())
+                && super::text::is_plural(w))
+    });
     for (i, word) in words.iter().enumerate() {
         let filler = lexicon::REQUEST_FILLER.contains(&word.as_str())
             || lexicon::STOP_WORDS.contains(&word.as_str());

@@ -28,6 +28,17 @@ pub fn for_each_word(text: &str, word: &mut String, mut f: impl FnMut(&str)) {
     }
 }
 
+/// Whether a word is a plural the stemmer makes singular ("voices",
+/// "repositories"; not "status", "address").
+pub fn is_plural(word: &str) -> bool {
+    if !word.ends_with('s') {
+        return false;
+    }
+    let mut singular = word.to_owned();
+    stem(&mut singular);
+    singular.len() < word.len() && !word.ends_with("ss")
+}
+
 /// The words of `text`, lowercased, unstemmed.
 #[cfg(test)]
 pub fn words(text: &str) -> Vec<String> {
