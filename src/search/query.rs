@@ -250,6 +250,22 @@ mod tests {
     }
 
     #[test]
+    fn a_phrasal_verb_is_one_verb_and_a_request_says_whom_and_how_many() {
+        let intent = |q: &str| understand(q, &names()).intent;
+        assert_eq!(intent("get rid of the old repo"), Some(Action::Delete));
+        assert_eq!(intent("kick off the deploy workflow"), Some(Action::Create));
+        assert_eq!(intent("tick off the groceries item"), Some(Action::Update));
+        assert_eq!(intent("close issue 42"), Some(Action::Update));
+        let u = understand("list my repositories", &names());
+        assert!(u.many && u.about_self, "{u:?}");
+        let u = understand("star this repo", &names());
+        assert!(!u.many && !u.about_self, "{u:?}");
+        // "status" and "address" are not plurals.
+        assert!(!understand("what's the status", &names()).many);
+        assert!(!understand("change the address", &names()).many);
+    }
+
+    #[test]
     fn hostile_requests_are_bounded() {
         let long = "word ".repeat(10_000);
         let u = understand(&long, &names());

@@ -105,6 +105,20 @@ fn plain_requests_in_the_tools_own_words_still_work() {
 }
 
 #[test]
+fn the_tool_named_for_the_request_goes_before_one_that_only_touches_it() {
+    assert_eq!(
+        top("cancel my dentist appointment", 1),
+        ["GOOGLECALENDAR_DELETE_EVENT"]
+    );
+    assert_eq!(top("remove a todo", 1), ["GOOGLETASKS_DELETE_TASK"]);
+    let mine = top("list my repositories", 2);
+    assert!(
+        mine.contains(&"GITHUB_LIST_REPOSITORIES_FOR_THE_AUTHENTICATED_USER".to_owned()),
+        "{mine:?}"
+    );
+}
+
+#[test]
 fn a_destructive_tool_is_not_ranked_above_a_constructive_one_unless_asked() {
     let found = top("post on linkedin", 2);
     assert_eq!(found[0], "LINKEDIN_CREATE_LINKED_IN_POST");
