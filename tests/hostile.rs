@@ -167,6 +167,19 @@ fn catalogue() -> Catalog {
     catalog
 }
 
+/// The emulator serving `catalog`, a memory store, and an engine that syncs
+/// the hostile toolkit beside the project's (it needs no auth config).
+async fn hostile_sync(catalog: Catalog) -> (Emulator, Arc<MemoryStore>, SyncEngine) {
+    let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut settings = settings();
+    settings
+        .no_auth_toolkits
+        .push(composio_schema_cache::cache::Slug::parse(TOOLKIT).unwrap());
+    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    (emu, store, engine)
+}
+
 async fn get(router: &axum::Router, path: &str) -> (u16, Value) {
     let answer = handle_http(router.clone(), get_event(path, &[]), Context::default())
         .await
@@ -217,15 +230,7 @@ const FORMATS: [(&str, bool); 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_catalogue_syncs_publishes_every_good_tool_and_serves_valid_schemas() {
-    let emu = Emulator::start(EmulatorConfig::new(catalogue()))
-        .await
-        .unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let mut settings = settings();
-    settings
-        .no_auth_toolkits
-        .push(composio_schema_cache::cache::Slug::parse(TOOLKIT).unwrap());
-    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    let (_emu, store, engine) = hostile_sync(catalogue()).await;
     let report = engine.run(SyncRequest::full()).await.unwrap();
     assert!(report.success && report.failed.is_empty(), "{report:?}");
     assert_eq!(report.toolkits, Catalog::sample().toolkits.len() + 1);
@@ -358,13 +363,7 @@ async fn benchmark_hostile_cases() {
                 good("HOSTILE_GOOD_LAST"),
             ];
             catalog.toolkits.insert(TOOLKIT.into(), toolkit);
-            let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
-            let store = Arc::new(MemoryStore::new());
-            let mut settings = settings();
-            settings
-                .no_auth_toolkits
-                .push(composio_schema_cache::cache::Slug::parse(TOOLKIT).unwrap());
-            let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+            let (_emu, store, engine) = hostile_sync(catalog).await;
             reset_peak_rss();
             let base_rss = peak_rss_mb();
             let started = std::time::Instant::now();
@@ -428,13 +427,7 @@ async fn compatibility_reports_past_the_deadline_leave_their_toolkit_out_of_time
     hostile.tools = (0..300)
         .map(|i| tool(&format!("HOSTILE_LAUGHS_{i}"), laughs(30)))
         .collect();
-    let emu = Emulator::start(EmulatorConfig::new(catalog)).await.unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let mut settings = settings();
-    settings
-        .no_auth_toolkits
-        .push(composio_schema_cache::cache::Slug::parse(TOOLKIT).unwrap());
-    let engine = SyncEngine::new(client(&emu), store.clone(), settings);
+    let (_emu, _store, engine) = hostile_sync(catalog).await;
     let mut request = SyncRequest::full();
     request.deadline = Some(std::time::Instant::now() + Duration::from_secs(4));
     let report = engine.run(request).await.unwrap();
