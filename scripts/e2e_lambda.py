@@ -145,7 +145,7 @@ def main():
     # The API Gateway POST (HTTP API v2, IAM-signed in production).
     status, report = http_body(invoke("composio-sync", "sync-apigw-v2.json", port))
     check(status == 200 and report["success"] is True, f"POST /sync via API Gateway v2: {status}")
-    check((report["toolkits"], report["tools"]) == (7, 885), f"synced 7 toolkits, 885 tools: {report['toolkits']}, {report['tools']}")
+    check((report["toolkits"], report["tools"]) == (7, 885), f"synced 7 toolkits, 885 tools: {report['toolkits']}, {report['tools']}, failed {report['failed']}")
     check(isinstance(report["durationMs"], int) and report["failed"] == [], "report has durationMs and no failures")
     first_sync = report["syncId"]
     check(report["notifications"] == {"delivered": 2, "failed": [], "pending": 0},

@@ -82,16 +82,21 @@ fn without_named_stage(raw: &str, context: Option<&RequestContext>) -> String {
 
 /// The sync budget left by a Lambda deadline, less the publish margin. The
 /// engine takes the earlier of this and its own `SYNC_TIMEOUT_MS`.
+///
+/// A deadline already past when the invocation starts is no deadline: Lambda
+/// never hands over an expired invocation, but emulators do (`cargo lambda
+/// watch` 1.9 sends the constant 600000, ten minutes after the epoch), and
+/// reading it as "no time left" would cut every local sync to one second.
 fn budget(context: Option<&Context>) -> Option<Duration> {
     let deadline_ms = context?.deadline;
-    if deadline_ms == 0 {
-        return None;
-    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_millis() as u64;
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    if deadline_ms <= now_ms {
+        return None;
+    }
+    let left = Duration::from_millis(deadline_ms - now_ms);
     let margin = PUBLISH_MARGIN.min(left / 5);
     Some(left.saturating_sub(margin).max(Duration::from_secs(1)))
 }
@@ -286,6 +291,11 @@ mod tests {
         );
         ctx.deadline = now + 1_000;
         assert_eq!(budget(Some(&ctx)), Some(Duration::from_secs(1)));
+        // What `cargo lambda watch` sends: no deadline, so SYNC_TIMEOUT_MS rules.
+        ctx.deadline = 600_000;
+        assert_eq!(budget(Some(&ctx)), None);
+        ctx.deadline = now.saturating_sub(1);
+        assert_eq!(budget(Some(&ctx)), None);
     }
 
     #[test]
