@@ -525,15 +525,29 @@ async fn a_lease_left_by_a_dead_holder_is_taken_over_after_it_expires() {
 #[tokio::test]
 async fn a_meta_published_by_someone_else_meanwhile_is_not_overwritten() {
     let emu = emulator().await;
-    emu.set_latency(Duration::from_millis(50), Duration::ZERO);
     let (_dir, store) = fs_store();
     let engine = engine(&emu, store.clone());
     engine.run(full()).await.unwrap();
-    // While this sync runs, a holder of a lost lease publishes.
+    // While this sync fetches (its plan read the meta; github's tools take
+    // 400 ms), a holder of a lost lease publishes. Waiting for the first
+    // tools request, not a fixed time, keeps this true on a loaded machine.
+    emu.reset_stats();
+    emu.set_fault(
+        "github",
+        Fault::always(
+            FaultKind::Slow(Duration::from_millis(400)),
+            FaultTarget::Tools,
+        ),
+    );
     let sneaky = {
-        let store = store.clone();
+        let (store, emu) = (store.clone(), emu.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            for _ in 0..2000 {
+                if emu.stats().by_route.get("tools").copied().unwrap_or(0) > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             store.put(&ObjectKey::Meta, r#"{"lastSyncedAt":"x","toolkitCount":0,"totalToolCount":0,"syncDurationMs":0}"#.into(), PutCondition::Overwrite).await.unwrap();
         })
     };
