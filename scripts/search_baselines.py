@@ -4,7 +4,7 @@
   scripts/search_baselines.py CATALOG_DIR QUERIES_JSON
 
 Prints one JSON object: for each baseline, recall@1, recall@5 and MRR on the
-tuning part and on the held-out part of `src/search/eval/queries.json`.
+tuning, validation and held-out parts of `src/search/eval/queries.json`.
 
 - `bm25`: the textbook BM25 (rank_bm25's BM25Okapi, its defaults) over each
   tool's slug words, name and description, lowercased and split on anything
@@ -45,7 +45,7 @@ def words(text):
 def metrics(rankings, queries):
     """rankings[i]: tool slugs best first for queries[i]."""
     out = {}
-    for part in ("tuning", "heldout"):
+    for part in ("tuning", "validation", "heldout"):
         ranks = []
         for ranking, query in zip(rankings, queries):
             if query["part"] != part:

@@ -16,8 +16,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
+    /// Looked at, request by request, while the ranking was tuned.
     Tuning,
+    /// Written blind to the engine, like the held-out part; its figures (never
+    /// its requests) may guide a choice between levers.
+    Validation,
+    /// Written blind to the engine and never tuned on: the figures that count.
     Heldout,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Tuning, Part::Validation, Part::Heldout];
+
+    /// As `queries.json` and the baselines' answer spell it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Part::Tuning => "tuning",
+            Part::Validation => "validation",
+            Part::Heldout => "heldout",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

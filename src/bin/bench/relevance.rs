@@ -1,6 +1,6 @@
 //! Search relevance on the labelled set (`src/search/eval/queries.json`):
 //! ours, plain BM25 and a sentence-embedding model, side by side, each on the
-//! tuning part and on the held-out part. The baselines run in Python
+//! tuning, validation and held-out parts. The baselines run in Python
 //! (`scripts/search_baselines`); if they cannot, the table says so.
 
 use crate::stats::Table;
@@ -35,12 +35,17 @@ pub fn relevance(run_baselines: bool, table: &mut Table) -> Result<(), String> {
         .collect();
     let index = SearchIndex::build(docs);
     let set = LabelledSet::bundled();
-    let parts = [(Part::Tuning, "tuning"), (Part::Heldout, "held-out")];
+    let parts = [
+        (Part::Tuning, "tuning"),
+        (Part::Validation, "validation"),
+        (Part::Heldout, "held-out"),
+    ];
     let counts = |p: Part| set.part(p).count();
     let about = format!(
-        "{} requests ({} tuning, {} held out, never tuned on) over {} tools",
+        "{} requests ({} tuning, {} validation and {} held out, both written blind) over {} tools",
         set.queries.len(),
         counts(Part::Tuning),
+        counts(Part::Validation),
         counts(Part::Heldout),
         index.len()
     );
@@ -96,12 +101,7 @@ pub fn relevance(run_baselines: bool, table: &mut Table) -> Result<(), String> {
     ];
     for (key, what) in baselines {
         for (part, label) in parts {
-            let json_part = if part == Part::Tuning {
-                "tuning"
-            } else {
-                "heldout"
-            };
-            let value = match serde_json::from_value::<Figures>(answer[key][json_part].clone()) {
+            let value = match serde_json::from_value::<Figures>(answer[key][part.key()].clone()) {
                 Ok(f) => cell(&f),
                 Err(_) => format!("could not run: {}", answer[key]["error"]),
             };
