@@ -41,33 +41,22 @@ impl FsStore {
     }
 
     /// The temporary file and the tag the object will have once it is moved
-    /// into place (a rename or a link keeps identity, time and size).
+    /// into place (a rename or a link keeps identity, time and size). One
+    /// blocking call for the whole file: each `tokio::fs` step would be a
+    /// round trip to the blocking pool of its own.
     async fn write_temp(
         &self,
         key: &ObjectKey,
-        body: &[u8],
+        body: Bytes,
     ) -> Result<(PathBuf, ETag), StoreError> {
-        let err = |e: std::io::Error| StoreError::backend("put", key, e);
-        // Beside its target, so the rename into place stays atomic.
         let target = self.path(key);
-        let dir = target.parent().unwrap_or(&self.dir);
-        tokio::fs::create_dir_all(dir).await.map_err(err)?;
-        let temp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
-        let mut file = tokio::fs::File::create(&temp).await.map_err(err)?;
-        use tokio::io::AsyncWriteExt;
-        let written = async {
-            file.write_all(body).await?;
-            file.sync_data().await?;
-            file.metadata().await
-        }
-        .await;
-        match written {
-            Ok(meta) => Ok((temp, etag_of(&meta))),
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&temp).await;
-                Err(err(e))
-            }
-        }
+        // Beside its target, so the rename into place stays atomic.
+        let dir = target.parent().unwrap_or(&self.dir).to_owned();
+        let written = tokio::task::spawn_blocking(move || write_temp_file(&dir, &body)).await;
+        let written = written.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        written
+            .map(|(temp, meta)| (temp, etag_of(&meta)))
+            .map_err(|e| StoreError::backend("put", key, e))
     }
 
     async fn current_etag(&self, key: &ObjectKey) -> Result<Option<ETag>, StoreError> {
@@ -75,6 +64,26 @@ impl FsStore {
             Ok(meta) => Ok(Some(etag_of(&meta))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::backend("head", key, e)),
+        }
+    }
+}
+
+/// A new temporary file in `dir` holding `body`, on disk, and its metadata;
+/// removed again if any step fails.
+fn write_temp_file(dir: &Path, body: &[u8]) -> std::io::Result<(PathBuf, std::fs::Metadata)> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::File::create(&temp).and_then(|mut file| {
+        file.write_all(body)?;
+        file.sync_data()?;
+        file.metadata()
+    });
+    match written {
+        Ok(meta) => Ok((temp, meta)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
         }
     }
 }
@@ -126,10 +135,14 @@ impl Store for FsStore {
         condition: PutCondition,
     ) -> Result<ETag, StoreError> {
         let target = self.path(key);
-        let (temp, etag) = self.write_temp(key, &body).await?;
+        let (temp, etag) = self.write_temp(key, body).await?;
         let io = |e: std::io::Error| StoreError::backend("put", key, e);
         let result = match condition {
-            PutCondition::Overwrite => tokio::fs::rename(&temp, &target).await.map_err(io),
+            PutCondition::Overwrite => match tokio::fs::rename(&temp, &target).await {
+                // The temp name is gone: nothing to clean up.
+                Ok(()) => return Ok(etag),
+                Err(e) => Err(io(e)),
+            },
             PutCondition::IfAbsent => match tokio::fs::hard_link(&temp, &target).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {

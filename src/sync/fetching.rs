@@ -307,18 +307,26 @@ impl SyncEngine {
                 return Err(Abort::LeaseLost);
             }
             // The snapshot readers serve (a new name: nothing published
-            // changes), then the plain view the replaced system's consumers read.
+            // changes) and the plain view the replaced system's consumers
+            // read, at once: the view runs ahead of the meta whichever lands
+            // first, and a sync that dies between them leaves a mismatch the
+            // next one repairs.
             let hash = SnapshotHash::parse(&encoded.content_hash).expect("a content hash is hex");
             let snapshot = ObjectKey::Snapshot(slug.clone(), hash);
-            let put = self
-                .store
-                .put(&snapshot, encoded.body.clone(), PutCondition::Overwrite);
-            let snapshot_etag = self.bounded(put).await??.0;
             let view = ObjectKey::Toolkit(slug.clone());
-            let put = self
-                .store
-                .put(&view, encoded.body.clone(), PutCondition::Overwrite);
-            (Some(self.bounded(put).await??.0), Some(snapshot_etag))
+            let (snapshot_put, view_put) = tokio::join!(
+                self.bounded(self.store.put(
+                    &snapshot,
+                    encoded.body.clone(),
+                    PutCondition::Overwrite
+                )),
+                self.bounded(
+                    self.store
+                        .put(&view, encoded.body.clone(), PutCondition::Overwrite)
+                ),
+            );
+            let snapshot_etag = snapshot_put??.0;
+            (Some(view_put??.0), Some(snapshot_etag))
         } else {
             (
                 previous.and_then(|p| p.etag.clone()),
