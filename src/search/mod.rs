@@ -16,7 +16,11 @@
 //!   the share of the request's words a document covers, plus a bonus when
 //!   the document is in a toolkit the request names or performs the action it
 //!   asks for, minus a penalty for a destructive tool (delete, cancel, clear)
-//!   the request did not ask to destroy with.
+//!   the request did not ask to destroy with. A request that names no
+//!   toolkit gets a smaller bonus for the toolkits its words are most about:
+//!   per word, the share of a toolkit's documents that say it, weighted by
+//!   how few toolkits do (an IDF over toolkits), so "my todo list" leans to
+//!   the toolkit whose tools all say task, with no lexicon saying so.
 //!
 //! The labelled set that measures all this ([`eval`]) lives here too.
 //!
@@ -175,6 +179,9 @@ pub struct Weights {
     /// A request about the one asking ("my profile") and a tool for the
     /// signed-in user.
     pub self_bonus: f32,
+    /// A request that names no toolkit and the toolkit its words are most
+    /// about ("my todo list": the one whose tools all say task).
+    pub implied_toolkit_bonus: f32,
 }
 
 impl Default for Weights {
@@ -188,6 +195,7 @@ impl Default for Weights {
             name_floor: 0.5,
             many_bonus: 0.1,
             self_bonus: 0.2,
+            implied_toolkit_bonus: 0.1,
         }
     }
 }
@@ -217,6 +225,8 @@ pub struct SearchIndex {
     docs: Vec<StoredDoc>,
     toolkits: Vec<String>,
     toolkit_names: ToolkitNames,
+    /// Documents per toolkit.
+    toolkit_sizes: Vec<u32>,
     lexical: LexicalIndex,
     weights: Weights,
 }
@@ -282,7 +292,12 @@ impl SearchIndex {
             (doc.name_terms, doc.name_has_verb) =
                 name_terms(row[SLUG], doc.action.is_some(), &lexical);
         }
+        let mut toolkit_sizes = vec![0u32; toolkits.len()];
+        for doc in &stored {
+            toolkit_sizes[doc.toolkit as usize] += 1;
+        }
         SearchIndex {
+            toolkit_sizes,
             toolkit_names: ToolkitNames::new(toolkits.iter().copied()),
             toolkits: toolkits.iter().map(|(s, _)| (*s).to_owned()).collect(),
             docs: stored,
@@ -352,6 +367,55 @@ impl SearchIndex {
         (hits, total)
     }
 
+    /// How much each toolkit is about a request that names none, from 0 to
+    /// 1 (the most): per request word, its best term's share of the
+    /// toolkit's documents times an IDF over toolkits, summed over words.
+    /// Empty when the request names a toolkit or no toolkit says its words.
+    fn implied_toolkits(&self, understood: &query::Understood) -> Vec<f32> {
+        let count = self.toolkit_sizes.len();
+        if self.weights.implied_toolkit_bonus <= 0.0 || !understood.toolkits.is_empty() {
+            return Vec::new();
+        }
+        let mut per_concept: Vec<(u8, Vec<f32>)> = Vec::new();
+        let mut holding = vec![0u32; count];
+        for term in understood.terms.iter().filter(|t| t.concept != u8::MAX) {
+            let postings = self.lexical.postings(&term.text);
+            if postings.is_empty() {
+                continue;
+            }
+            holding.fill(0);
+            for posting in postings {
+                holding[self.docs[posting.doc as usize].toolkit as usize] += 1;
+            }
+            let with = holding.iter().filter(|&&h| h > 0).count() as f32;
+            let idf = (1.0 + count as f32 / with).ln();
+            let slot = match per_concept.iter().position(|(c, _)| *c == term.concept) {
+                Some(slot) => slot,
+                None => {
+                    per_concept.push((term.concept, vec![0f32; count]));
+                    per_concept.len() - 1
+                }
+            };
+            let sizes = self.toolkit_sizes.iter();
+            for ((best, &held), &size) in per_concept[slot].1.iter_mut().zip(&holding).zip(sizes) {
+                let share = held as f32 / size.max(1) as f32;
+                *best = best.max(term.weight.min(1.0) * idf * share);
+            }
+        }
+        let mut about = vec![0f32; count];
+        for (_, per) in &per_concept {
+            for (total, v) in about.iter_mut().zip(per) {
+                *total += v;
+            }
+        }
+        let most = about.iter().copied().fold(0f32, f32::max);
+        if most <= 0.0 {
+            return Vec::new();
+        }
+        about.iter_mut().for_each(|a| *a /= most);
+        about
+    }
+
     /// Every document's fused score for `text` (0 where it does not match),
     /// and the documents that match.
     fn score(&self, text: &str) -> (Vec<f32>, Vec<u32>) {
@@ -360,8 +424,10 @@ impl SearchIndex {
         let mut scores = vec![0f32; self.docs.len()];
         let mut covered = vec![0u32; self.docs.len()];
         let mut matched: Vec<u32> = Vec::new();
+        let implied = self.implied_toolkits(&understood);
         for term in &understood.terms {
-            for posting in self.lexical.postings(&term.text) {
+            let postings = self.lexical.postings(&term.text);
+            for posting in postings {
                 let doc = posting.doc as usize;
                 if scores[doc] == 0.0 {
                     matched.push(posting.doc);
@@ -422,6 +488,8 @@ impl SearchIndex {
             }
             if understood.toolkits.contains(&doc.toolkit) {
                 score += w.toolkit_bonus;
+            } else if let Some(about) = implied.get(doc.toolkit as usize) {
+                score += w.implied_toolkit_bonus * about;
             }
             if let (Some(asked), Some(done)) = (understood.intent, doc.action) {
                 if asked == done {

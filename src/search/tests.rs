@@ -380,3 +380,80 @@ fn tune_weights() {
         println!("{score:.3} {w:?}");
     }
 }
+
+#[test]
+fn a_request_naming_no_toolkit_leans_to_the_one_its_words_are_about() {
+    let doc = |toolkit_slug: &'static str, toolkit_name, slug, name, description| Document {
+        kind: Kind::Tool,
+        slug,
+        name,
+        description,
+        toolkit_slug,
+        toolkit_name,
+    };
+    let docs = [
+        doc(
+            "planner",
+            "Planner",
+            "PLANNER_CREATE_TASK",
+            "Create task",
+            "Creates a task.",
+        ),
+        doc(
+            "planner",
+            "Planner",
+            "PLANNER_LIST_TASKS",
+            "List tasks",
+            "Lists the tasks.",
+        ),
+        doc(
+            "planner",
+            "Planner",
+            "PLANNER_DELETE_TASK",
+            "Delete task",
+            "Deletes a task.",
+        ),
+        doc(
+            "crm",
+            "CRM",
+            "CRM_CREATE_TASK",
+            "Create task",
+            "Creates a task.",
+        ),
+        doc(
+            "crm",
+            "CRM",
+            "CRM_CREATE_CONTACT",
+            "Create contact",
+            "Creates a contact.",
+        ),
+        doc(
+            "crm",
+            "CRM",
+            "CRM_LIST_CONTACTS",
+            "List contacts",
+            "Lists the contacts.",
+        ),
+        doc(
+            "crm",
+            "CRM",
+            "CRM_DELETE_CONTACT",
+            "Delete contact",
+            "Deletes a contact.",
+        ),
+    ];
+    let mut index = SearchIndex::build(docs);
+    let first =
+        |index: &SearchIndex, q: &str| index.search(&Query::new(q).limit(1)).0[0].slug.clone();
+    // Word for word the two tools tie, and the tie goes to the first slug.
+    index.set_weights(Weights {
+        implied_toolkit_bonus: 0.0,
+        ..Weights::default()
+    });
+    assert_eq!(first(&index, "create a task"), "CRM_CREATE_TASK");
+    // Every planner tool says task, one in four of the CRM's does.
+    index.set_weights(Weights::default());
+    assert_eq!(first(&index, "create a task"), "PLANNER_CREATE_TASK");
+    // A toolkit the request names wins over the one its words imply.
+    assert_eq!(first(&index, "create a task in the crm"), "CRM_CREATE_TASK");
+}
