@@ -3,7 +3,7 @@
 
 use crate::composio::{ApiKey, ComposioClient};
 use crate::config::{Config, ConfigError, StoreConfig};
-use crate::http::{router_and_doc, CacheReader, RouterParts};
+use crate::http::{router_from, CacheReader, RouterParts};
 use crate::notify::{EventBridgeNotifier, Notifier, WebhookConfig, WebhookNotifier};
 use crate::store::{FsStore, S3Store, Store, StoreError};
 use crate::sync::SyncEngine;
@@ -139,12 +139,11 @@ pub fn build_router(
     engine: Option<Arc<dyn crate::sync::Syncer>>,
 ) -> axum::Router {
     let reader = Arc::new(CacheReader::new(store, config.read.reader_config()));
-    router_and_doc(RouterParts {
+    router_from(RouterParts {
         reader,
         sync: engine,
         cache_control: config.read.cache_control.clone(),
     })
-    .0
 }
 
 pub async fn build_engine(

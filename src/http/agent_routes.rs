@@ -20,14 +20,13 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-pub fn agent_routes(state: ReadState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(tools))
-        .routes(routes!(changes))
-        .routes(routes!(resolve))
+pub fn agent_routes(state: ReadState) -> axum::Router {
+    let base = super::BASE;
+    axum::Router::new()
+        .route(&format!("{base}/tools"), axum::routing::get(tools))
+        .route(&format!("{base}/changes"), axum::routing::get(changes))
+        .route(&format!("{base}/resolve"), axum::routing::post(resolve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_RESOLVE_BODY))
         .with_state(state)
 }
@@ -155,7 +154,7 @@ fn cursor_of(prefix: &str, cursor: &str) -> Result<String, ApiError> {
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn tools(
+pub(super) async fn tools(
     State(s): State<ReadState>,
     Params(params): Params<ToolsParams>,
     headers: HeaderMap,
@@ -544,7 +543,7 @@ pub struct ChangesAnswer {
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn changes(
+pub(super) async fn changes(
     State(s): State<ReadState>,
     Params(params): Params<ChangesParams>,
     headers: HeaderMap,
@@ -693,7 +692,7 @@ pub struct ResolveAnswer {
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn resolve(
+pub(super) async fn resolve(
     State(s): State<ReadState>,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,

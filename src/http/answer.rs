@@ -11,15 +11,15 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Clone)]
 pub struct ReadState {
     pub reader: Arc<CacheReader>,
     pub cache_control: HeaderValue,
-    /// The OpenAPI document, serialized once when the router is built.
-    pub doc: Arc<OnceLock<FixedAnswer>>,
+    /// The OpenAPI document (`src/http/openapi.json`), as served.
+    pub doc: Arc<FixedAnswer>,
 }
 
 /// Every read answer's shape: validators known before any body, a 304 when

@@ -27,9 +27,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
 
 pub const BASE: &str = "/api/connections/schemas/composio";
 /// `Cache-Control` of read answers unless `READ_CACHE_CONTROL` says otherwise.
@@ -161,9 +160,36 @@ impl IntoResponse for ApiError {
         (name = "read", description = "The cache, as the replaced system served it, plus additions"),
         (name = "sync", description = "Refresh the cache from Composio"),
         (name = "agents", description = "Provider-ready tools, batch get, search and the change feed, all from the cache")
+    ),
+    paths(
+        routes::root,
+        routes::toolkits,
+        routes::toolkit,
+        routes::tool,
+        routes::status,
+        routes::openapi,
+        sync_routes::start_sync,
+        trigger_routes::triggers,
+        trigger_routes::trigger,
+        agent_routes::tools,
+        agent_routes::changes,
+        agent_routes::resolve,
     )
 )]
 struct ApiDoc;
+
+/// The document the routes serve, as committed: generating it at run time
+/// would link utoipa's builders for every path and type into both
+/// bootstraps (about 0.4 MB of their 10 MB budget). A test checks it is
+/// what [`openapi_document`] generates from the handlers and types.
+pub const OPENAPI_JSON: &[u8] = include_bytes!("openapi.json");
+
+/// The OpenAPI document, generated from the handlers and their types.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut api = ApiDoc::openapi();
+    optional_sync_body(&mut api);
+    api
+}
 
 /// Everything the router needs, built once.
 pub struct RouterParts {
@@ -186,33 +212,34 @@ fn optional_sync_body(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The routes and the document that describes them (generated: for tests
+/// and tools; the routes serve [`OPENAPI_JSON`]).
 pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) {
-    let doc = Arc::new(OnceLock::new());
+    (router_from(parts), openapi_document())
+}
+
+/// Every route, over `parts`.
+pub fn router_from(parts: RouterParts) -> Router {
     let read_state = answer::ReadState {
         reader: parts.reader,
         cache_control: parts.cache_control,
-        doc: doc.clone(),
+        doc: Arc::new(representation::FixedAnswer::new(
+            axum::body::Bytes::from_static(OPENAPI_JSON),
+            std::time::SystemTime::now(),
+        )),
     };
     let metered = read_state.reader.clone();
     let read_metrics = axum::middleware::from_fn(move |request, next| {
         read_metrics(metered.clone(), request, next)
     });
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = Router::new()
         .merge(routes::read_routes(read_state.clone()).route_layer(read_metrics.clone()))
         .merge(trigger_routes::trigger_routes(read_state.clone()).route_layer(read_metrics.clone()))
         .merge(agent_routes::agent_routes(read_state).route_layer(read_metrics))
-        .merge(sync_routes::sync_routes(parts.sync))
-        .split_for_parts();
-    let mut api = api;
-    optional_sync_body(&mut api);
-    let json = serde_json::to_vec(&api).expect("the OpenAPI document serializes");
-    let _ = doc.set(representation::FixedAnswer::new(
-        axum::body::Bytes::from(json),
-        std::time::SystemTime::now(),
-    ));
+        .merge(sync_routes::sync_routes(parts.sync));
     // The fallbacks before the layer: an unknown route or a wrong method is
     // an answer like any other, with its request id.
-    let router = router
+    router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             let mut response = (
@@ -227,8 +254,7 @@ pub fn router_and_doc(parts: RouterParts) -> (Router, utoipa::openapi::OpenApi) 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         })
-        .layer(axum::middleware::from_fn(request_span));
-    (router, api)
+        .layer(axum::middleware::from_fn(request_span))
 }
 
 /// The request id a Lambda invocation carries, set by the Lambda edge.
@@ -278,17 +304,38 @@ async fn read_metrics(
 
 /// The routes, with the default `Cache-Control`.
 pub fn router(reader: Arc<CacheReader>, sync: Option<Arc<dyn Syncer>>) -> Router {
-    router_and_doc(RouterParts {
+    router_from(RouterParts {
         reader,
         sync,
         cache_control: HeaderValue::from_static(DEFAULT_CACHE_CONTROL),
     })
-    .0
 }
 
 #[cfg(test)]
 mod tests {
     use axum::serve::Listener;
+
+    /// `UPDATE_OPENAPI=1 cargo test --lib served_document` writes it anew.
+    #[test]
+    fn the_served_document_is_the_one_the_handlers_generate() {
+        let generated = serde_json::to_value(super::openapi_document()).unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            let mut json = Vec::new();
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(b" ");
+            let mut writer = serde_json::Serializer::with_formatter(&mut json, formatter);
+            serde::Serialize::serialize(&generated, &mut writer).unwrap();
+            json.push(b'\n');
+            std::fs::write(path, json).unwrap();
+            return;
+        }
+        let served: serde_json::Value = serde_json::from_slice(super::OPENAPI_JSON).unwrap();
+        assert!(
+            served == generated,
+            "src/http/openapi.json is not what the handlers and types generate: \
+             run `UPDATE_OPENAPI=1 cargo test --lib served_document` and commit the file"
+        );
+    }
 
     #[tokio::test]
     async fn accepted_connections_send_without_waiting_for_acks() {

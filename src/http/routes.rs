@@ -16,24 +16,25 @@ use crate::sync::SyncReport;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::SystemTime;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-pub fn read_routes(state: ReadState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(root))
+pub fn read_routes(state: ReadState) -> Router {
+    let base = super::BASE;
+    Router::new()
+        .route(base, get(root))
         // `$BASE/` is where a newcomer's first request goes: the same list
         // (undocumented, so the document names each route once).
-        .route(&format!("{}/", super::BASE), axum::routing::get(root))
-        .routes(routes!(toolkits))
-        .routes(routes!(toolkit))
-        .routes(routes!(tool))
-        .routes(routes!(status))
-        .routes(routes!(openapi))
+        .route(&format!("{base}/"), get(root))
+        .route(&format!("{base}/toolkits"), get(toolkits))
+        .route(&format!("{base}/toolkits/{{toolkit}}"), get(toolkit))
+        .route(&format!("{base}/toolkits/{{toolkit}}/{{tool}}"), get(tool))
+        .route(&format!("{base}/sync/status"), get(status))
+        .route(&format!("{base}/openapi.json"), get(openapi))
         .with_state(state)
 }
 
@@ -169,7 +170,7 @@ async fn list(
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn root(
+pub(super) async fn root(
     State(s): State<ReadState>,
     Params(params): Params<ListParams>,
     headers: HeaderMap,
@@ -191,7 +192,7 @@ async fn root(
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn toolkits(
+pub(super) async fn toolkits(
     State(s): State<ReadState>,
     Params(params): Params<ListParams>,
     headers: HeaderMap,
@@ -239,7 +240,7 @@ fn named<'a>(
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn toolkit(
+pub(super) async fn toolkit(
     State(s): State<ReadState>,
     ToolkitSlug(slug): ToolkitSlug,
     Params(params): Params<FormatParams>,
@@ -297,7 +298,7 @@ async fn toolkit(
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn tool(
+pub(super) async fn tool(
     State(s): State<ReadState>,
     ToolPath(slug, tool): ToolPath,
     Params(params): Params<FormatParams>,
@@ -554,7 +555,7 @@ impl StatusAnswer {
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn status(
+pub(super) async fn status(
     State(s): State<ReadState>,
     _: NoQuery,
     headers: HeaderMap,
@@ -577,19 +578,15 @@ async fn status(
     path = "/api/connections/schemas/composio/openapi.json",
     tag = "read",
     responses(
-        (status = 200, description = "The OpenAPI document, generated from the handlers and types", content_type = "application/json", body = Object),
+        (status = 200, description = "The OpenAPI document, generated from the handlers and types (and checked against them by the tests)", content_type = "application/json", body = Object),
         (status = 304, description = "The client's copy is current"),
         (status = 400, description = "A query parameter", body = ErrorAnswer),
     )
 )]
-async fn openapi(
+pub(super) async fn openapi(
     State(s): State<ReadState>,
     _: NoQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let doc = s
-        .doc
-        .get()
-        .ok_or_else(|| ApiError::Internal("the OpenAPI document is not built yet".into()))?;
-    Ok(doc.respond(&headers, &s.cache_control))
+    Ok(s.doc.respond(&headers, &s.cache_control))
 }

@@ -10,20 +10,21 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// A sync request says at most `{"full": true, "allowShrink": true}`.
 const MAX_SYNC_BODY: usize = 4 * 1024;
 
 #[derive(Clone)]
-struct SyncState {
+pub(super) struct SyncState {
     engine: Option<Arc<dyn Syncer>>,
 }
 
-pub fn sync_routes(engine: Option<Arc<dyn Syncer>>) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(start_sync))
+pub fn sync_routes(engine: Option<Arc<dyn Syncer>>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            &format!("{}/sync", super::BASE),
+            axum::routing::post(start_sync),
+        )
         .layer(DefaultBodyLimit::max(MAX_SYNC_BODY))
         .with_state(SyncState { engine })
 }
@@ -130,7 +131,7 @@ fn parse_sync_request(
         (status = 503, description = "No key is configured, or the store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn start_sync(
+pub(super) async fn start_sync(
     State(s): State<SyncState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,

@@ -15,13 +15,15 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-pub fn trigger_routes(state: ReadState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(triggers))
-        .routes(routes!(trigger))
+pub fn trigger_routes(state: ReadState) -> axum::Router {
+    let base = super::BASE;
+    axum::Router::new()
+        .route(&format!("{base}/triggers"), axum::routing::get(triggers))
+        .route(
+            &format!("{base}/triggers/{{trigger}}"),
+            axum::routing::get(trigger),
+        )
         .with_state(state)
 }
 
@@ -88,7 +90,7 @@ fn decode_cursor(cursor: &str, view: &MetaView) -> Result<usize, ApiError> {
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn triggers(
+pub(super) async fn triggers(
     State(s): State<ReadState>,
     Params(params): Params<TriggersParams>,
     headers: HeaderMap,
@@ -152,7 +154,7 @@ async fn triggers(
         (status = 503, description = "The store cannot be reached", body = ErrorAnswer),
     )
 )]
-async fn trigger(
+pub(super) async fn trigger(
     State(s): State<ReadState>,
     TriggerPath(slug): TriggerPath,
     _: super::extract::NoQuery,
