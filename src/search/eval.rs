@@ -1,9 +1,11 @@
 //! The labelled set (`eval/queries.json`) and its figures: requests phrased
 //! as people and agents phrase them, each with every tool of the bundled
-//! catalogue that fulfils it. The held-out part was written by a separate
-//! session that saw the catalogue only (never this code, its lexicon or its
-//! rankings), and nothing in the ranking is tuned on it: its figures are
-//! reported apart, so a lexicon that only fits the tuning part shows.
+//! catalogue that fulfils it. The held-out and validation parts were each
+//! written by a separate session that saw the catalogue only (never this
+//! code, its lexicon or its rankings), and nothing in the ranking is tuned
+//! on them: their figures are reported apart, so a lexicon that only fits
+//! the tuning part shows. Only the validation part's figures (never its
+//! requests) may choose between two levers; the held-out part's count.
 //!
 //! A request's rank is the position of its best-ranked relevant tool;
 //! recall@k is the share of requests ranked k or better; MRR the mean of
