@@ -189,8 +189,8 @@ impl Default for Weights {
         Weights {
             coverage_floor: 0.35,
             toolkit_bonus: 0.6,
-            action_bonus: 0.4,
-            destructive_penalty: 0.3,
+            action_bonus: 0.1,
+            destructive_penalty: 0.15,
             synonym: query::SYNONYM_WEIGHT,
             name_floor: 0.5,
             many_bonus: 0.1,

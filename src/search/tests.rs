@@ -135,11 +135,11 @@ fn the_labelled_set_keeps_its_figures() {
     let tuning = evaluate(index(), &set, Part::Tuning);
     let heldout = evaluate(index(), &set, Part::Heldout);
     let validation = evaluate(index(), &set, Part::Validation);
-    assert!(validation.recall_at5 >= 0.72, "{validation:?}");
-    assert!(validation.recall_at1 >= 0.5, "{validation:?}");
-    assert!(tuning.recall_at5 >= 0.92, "{tuning:?}");
-    assert!(heldout.recall_at5 >= 0.55, "{heldout:?}");
-    assert!(tuning.recall_at1 >= 0.7, "{tuning:?}");
+    assert!(validation.recall_at5 >= 0.74, "{validation:?}");
+    assert!(validation.recall_at1 >= 0.53, "{validation:?}");
+    assert!(tuning.recall_at5 >= 0.94, "{tuning:?}");
+    assert!(heldout.recall_at5 >= 0.6, "{heldout:?}");
+    assert!(tuning.recall_at1 >= 0.74, "{tuning:?}");
     assert!(heldout.recall_at1 >= 0.35, "{heldout:?}");
 }
 
@@ -376,8 +376,15 @@ fn tune_weights() {
         }
     }
     best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // The validation part's figures, never its requests, may choose among
+    // the tuning part's best.
     for (score, w) in best.iter().take(10) {
-        println!("{score:.3} {w:?}");
+        index.set_weights(*w);
+        let v = evaluate(&index, &set, Part::Validation);
+        println!(
+            "{score:.3} validation {:.2}/{:.2}/{:.2} {w:?}",
+            v.recall_at1, v.recall_at5, v.mrr
+        );
     }
 }
 
