@@ -426,8 +426,7 @@ impl SearchIndex {
         let mut matched: Vec<u32> = Vec::new();
         let implied = self.implied_toolkits(&understood);
         for term in &understood.terms {
-            let postings = self.lexical.postings(&term.text);
-            for posting in postings {
+            for posting in self.lexical.postings(&term.text) {
                 let doc = posting.doc as usize;
                 if scores[doc] == 0.0 {
                     matched.push(posting.doc);
