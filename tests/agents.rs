@@ -458,6 +458,12 @@ async fn search_ranks_the_right_tools_first_and_pages() {
     assert_eq!(first("send an email").await[0], "GMAIL_SEND_EMAIL");
     assert!(first("create issue").await[..3].contains(&"GITHUB_CREATE_AN_ISSUE".to_string()));
     assert!(first("google calendar event").await[0].starts_with("GOOGLECALENDAR_"));
+    // Words only a tool's argument names say reach it: the sync keeps them
+    // in the meta, and the reader's index reads them from there.
+    assert_eq!(
+        first("am i hireable").await,
+        ["GITHUB_UPDATE_THE_AUTHENTICATED_USER"]
+    );
     let (_, only) = get(&router, &format!("{BASE}/tools?q=create&toolkit=notion")).await;
     assert!(only["results"]
         .as_array()

@@ -166,6 +166,59 @@ async fn a_resync_with_nothing_changed_costs_two_requests_and_no_writes() {
 }
 
 #[tokio::test]
+async fn a_meta_an_older_release_wrote_is_completed_once_without_rewriting_objects() {
+    use composio_schema_cache::cache::INDEX_FORMAT;
+    let emu = emulator().await;
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&emu, store.clone());
+    engine.run(full()).await.unwrap();
+    // As the release before search read argument names left it.
+    let mut older = meta(&*store).await.unwrap();
+    for entry in &mut older.toolkits {
+        entry.index_format = 0;
+        entry.tools.iter_mut().for_each(|t| t.parameters.clear());
+    }
+    let body = Bytes::from(serde_json::to_vec(&older).unwrap());
+    store
+        .put(&ObjectKey::Meta, body, PutCondition::Overwrite)
+        .await
+        .unwrap();
+    let writes = store.writes.load(Ordering::SeqCst);
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert!(report.success);
+    assert_eq!(
+        (report.fetched, report.written, report.unchanged),
+        (7, 0, 7)
+    );
+    // Lease + meta + last run: the objects were already right.
+    assert_eq!(store.writes.load(Ordering::SeqCst) - writes, 3);
+    let completed = meta(&*store).await.unwrap();
+    assert!(completed
+        .toolkits
+        .iter()
+        .all(|e| e.index_format == INDEX_FORMAT));
+    let github = completed
+        .toolkits
+        .iter()
+        .find(|e| e.slug.as_str() == "github")
+        .unwrap();
+    let hireable = github
+        .tools
+        .iter()
+        .find(|t| t.slug == "GITHUB_UPDATE_THE_AUTHENTICATED_USER")
+        .unwrap();
+    assert!(
+        hireable.parameters.contains("hireable"),
+        "{}",
+        hireable.parameters
+    );
+    // Once: the next sync is back to two requests.
+    emu.reset_stats();
+    let report = engine.run(SyncRequest::default()).await.unwrap();
+    assert_eq!((report.fetched, report.upstream_requests), (0, 2));
+}
+
+#[tokio::test]
 async fn a_new_version_refetches_and_rewrites_only_that_toolkit() {
     let (emu, _dir, store, engine) = synced().await;
     emu.publish_new_version("linkedin");

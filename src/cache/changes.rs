@@ -252,6 +252,7 @@ mod tests {
             hash: Some(hash.into()),
             deprecated,
             compat: None,
+            parameters: String::new(),
         }
     }
 
@@ -272,6 +273,7 @@ mod tests {
             last_error: None,
             tools,
             triggers: Vec::new(),
+            index_format: crate::cache::INDEX_FORMAT,
         }
     }
 

@@ -71,6 +71,7 @@ struct Prepared<'a> {
     input: &'a RawValue,
     output: &'a RawValue,
     hash: String,
+    parameters: String,
 }
 
 /// Tools per thread below which a toolkit's reports are not worth splitting.
@@ -334,7 +335,68 @@ fn prepare<'a>(tool: &'a Tool) -> Result<Prepared<'a>, MappingError> {
         input,
         output,
         hash,
+        parameters: parameter_words(input.get()),
     })
+}
+
+/// Argument names a tool's search text takes at most, and the longest kept:
+/// a hostile schema's ten thousand properties do not grow the meta.
+const MAX_PARAMETER_NAMES: usize = 32;
+const MAX_PARAMETER_NAME_LEN: usize = 64;
+
+/// The words of an input schema's argument names, for search: `calendarId`
+/// and `start_datetime` say "calendar id start datetime", words a tool's
+/// name and description often leave out. Empty when the schema (JSON text)
+/// has no `properties` object. Reads the text once without building a tree.
+pub fn parameter_words(schema: &str) -> String {
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    struct Names(String);
+    impl<'de> serde::Deserialize<'de> for Names {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Keys;
+            impl<'de> Visitor<'de> for Keys {
+                type Value = Names;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+                    let mut words = String::new();
+                    let mut kept = 0;
+                    while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                        map.next_value::<IgnoredAny>()?;
+                        if kept == MAX_PARAMETER_NAMES || name.len() > MAX_PARAMETER_NAME_LEN {
+                            continue;
+                        }
+                        kept += 1;
+                        let mut lower_before = false;
+                        for c in name.chars() {
+                            if c.is_uppercase() && lower_before {
+                                words.push(' ');
+                            }
+                            lower_before = c.is_lowercase();
+                            words.push(c);
+                        }
+                        words.push(' ');
+                    }
+                    words.pop();
+                    Ok(Names(words))
+                }
+            }
+            d.deserialize_map(Keys)
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Root {
+        properties: Option<Names>,
+    }
+    match serde_json::from_str::<Root>(schema) {
+        Ok(Root {
+            properties: Some(Names(words)),
+        }) => words,
+        _ => String::new(),
+    }
 }
 
 /// The toolkit's object. A tool whose schema cannot be stored (not an object,
@@ -392,6 +454,7 @@ pub fn map_toolkit(
             input,
             output,
             hash,
+            parameters,
         } = prepared;
         if i > 0 {
             body.push(b',');
@@ -418,6 +481,7 @@ pub fn map_toolkit(
             hash: Some(hash),
             deprecated: tool.is_deprecated,
             compat,
+            parameters,
         });
     }
     body.push(b']');
@@ -696,6 +760,59 @@ mod tests {
             tools,
             triggers: vec![],
         }
+    }
+
+    #[test]
+    fn a_tools_argument_names_become_its_search_words_within_bounds() {
+        let words = |schema: serde_json::Value| parameter_words(&schema.to_string());
+        let calendar = json!({"type": "object", "properties": {
+            "calendarId": {"type": "string"}, "start_datetime": {}, "sendUpdates": {"properties": {"inner": {}}}
+        }});
+        assert_eq!(words(calendar), "calendar Id start_datetime send Updates");
+        // Escaped names are read as names; nothing else in the schema is.
+        assert_eq!(
+            parameter_words(r#"{"properties": {"due\u0020date": {}}, "title": "x"}"#),
+            "due date"
+        );
+        for nothing in [
+            json!({"type": "object"}),
+            json!({"properties": ["a", "b"]}),
+            json!({"properties": "a"}),
+            json!({"properties": null}),
+            json!([1]),
+        ] {
+            assert_eq!(words(nothing.clone()), "", "{nothing}");
+        }
+        // A schema of ten thousand long and short names keeps 32 short ones.
+        let mut many = serde_json::Map::new();
+        for i in 0..10_000 {
+            many.insert(
+                format!(
+                    "{}{i}",
+                    if i % 2 == 0 {
+                        "x".repeat(100)
+                    } else {
+                        "p".into()
+                    }
+                ),
+                json!({}),
+            );
+        }
+        let kept = words(json!({ "properties": many }));
+        assert_eq!(kept.split(' ').count(), MAX_PARAMETER_NAMES);
+        assert!(kept.split(' ').all(|w| w.starts_with('p')), "{kept}");
+        // What the sync stores in the meta, so the reader's index has it.
+        let mut t = tool("GITHUB_CREATE_ISSUE", "github");
+        t.input_parameters =
+            raw(json!({"type": "object", "properties": {"repoName": {}, "assignees": {}}}));
+        let mapped = map_toolkit(
+            &github(),
+            &upstream(detail("github"), vec![t]),
+            &no_known(),
+            &spaced_keys,
+        )
+        .unwrap();
+        assert_eq!(mapped.tools[0].parameters, "repo Name assignees");
     }
 
     #[test]

@@ -10,12 +10,12 @@ mod slug;
 
 pub use compat::{CompatReport, Rewrite};
 pub use mapping::{
-    content_hash, known_tools, map_toolkit, CompatOf, EncodedToolkit, KnownTools, MappingError,
-    ToolInput, ToolkitInfo, UpstreamToolkit, MAX_SCHEMA_DEPTH,
+    content_hash, known_tools, map_toolkit, parameter_words, CompatOf, EncodedToolkit, KnownTools,
+    MappingError, ToolInput, ToolkitInfo, UpstreamToolkit, MAX_SCHEMA_DEPTH,
 };
 pub use model::{
     CachedToolSchema, CachedToolkit, CachedTriggerType, Category, Failure, IndexEntry, LeftOutTool,
-    Meta, ToolEntry, TriggerEntry,
+    Meta, ToolEntry, TriggerEntry, INDEX_FORMAT,
 };
 pub use slug::{Slug, SlugError, ToolSlug, MAX_SLUG_LEN, MAX_TOOL_SLUG_LEN};
 

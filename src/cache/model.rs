@@ -119,6 +119,11 @@ pub struct Meta {
     pub changes_record: Option<String>,
 }
 
+/// What a sync derives into an [`IndexEntry`] beyond the toolkit's object,
+/// numbered: 1 added each tool's argument names for search
+/// ([`ToolEntry::parameters`]).
+pub const INDEX_FORMAT: u32 = 1;
+
 /// What the index knows of one cached toolkit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,6 +164,13 @@ pub struct IndexEntry {
     /// Trigger types, so `GET /triggers` and search need no other read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerEntry>,
+    /// What the sync derives into the entry, by [`INDEX_FORMAT`]: an entry of
+    /// an older format is refetched by the next sync even when its toolkit
+    /// did not change, so what a new release derives (search's argument
+    /// names) reaches every toolkit, not only those that change. 0 in a meta
+    /// written before the number.
+    #[serde(default)]
+    pub index_format: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +207,11 @@ pub struct ToolEntry {
     /// What provider formats rename or rewrite; absent when nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compat: Option<super::CompatReport>,
+    /// The words of its arguments' names, for search (see
+    /// [`parameter_words`](super::parameter_words)); absent in metas written
+    /// before search read them, and for a tool that takes none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub parameters: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

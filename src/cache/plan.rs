@@ -111,6 +111,9 @@ pub enum FetchReason {
     Changed,
     /// The listing does not name it (or could not be read): check it.
     Unlisted,
+    /// Indexed by a release that derived less from it (an older
+    /// [`INDEX_FORMAT`](super::INDEX_FORMAT)): fetched once to derive the rest.
+    Outdated,
     /// Its object is not what the index says: missing, edited, rolled back,
     /// or written by a run that never published.
     Repair(String),
@@ -182,6 +185,9 @@ pub fn diff(
             }
             if entry.stale {
                 return fetch(FetchReason::Stale);
+            }
+            if entry.index_format < super::INDEX_FORMAT {
+                return fetch(FetchReason::Outdated);
             }
             match listing.and_then(|l| l.get(slug.as_str())) {
                 None => fetch(FetchReason::Unlisted),
@@ -326,6 +332,7 @@ pub fn aggregate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::INDEX_FORMAT;
 
     fn slug(s: &str) -> Slug {
         Slug::parse(s).unwrap()
@@ -348,6 +355,7 @@ mod tests {
             last_error: None,
             tools: vec![],
             triggers: vec![],
+            index_format: crate::cache::INDEX_FORMAT,
         }
     }
 
@@ -471,6 +479,24 @@ mod tests {
         assert!(no_listing
             .iter()
             .all(|d| matches!(d, Decision::Fetch { .. })));
+        // An entry a release that derived less wrote is fetched once, even unchanged.
+        let mut outdated = entry("same", "1");
+        outdated.index_format = INDEX_FORMAT - 1;
+        let older: HashMap<&Slug, &IndexEntry> = [(&outdated.slug, &outdated)].into();
+        let again = diff(
+            &planned[..1],
+            &older,
+            &etags,
+            Some(&listing),
+            Mode::Incremental,
+        );
+        assert_eq!(
+            again,
+            [Decision::Fetch {
+                slug: slug("same"),
+                reason: FetchReason::Outdated
+            }]
+        );
         let full = diff(&planned[..1], &previous, &etags, Some(&listing), Mode::Full);
         assert_eq!(
             full,

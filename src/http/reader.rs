@@ -200,6 +200,7 @@ impl MetaView {
                     description: &t.description,
                     toolkit_slug: e.slug.as_str(),
                     toolkit_name: &e.name,
+                    parameters: &t.parameters,
                 });
                 let triggers = e.triggers.iter().map(move |t| Document {
                     kind: Kind::Trigger,
@@ -208,6 +209,7 @@ impl MetaView {
                     description: &t.description,
                     toolkit_slug: e.slug.as_str(),
                     toolkit_name: &e.name,
+                    parameters: "",
                 });
                 tools.chain(triggers)
             }))
@@ -1142,9 +1144,11 @@ mod tests {
                         hash: None,
                         deprecated: false,
                         compat: None,
+                        parameters: String::new(),
                     })
                     .collect(),
                 triggers: Vec::new(),
+                index_format: crate::cache::INDEX_FORMAT,
             })
             .collect();
         MetaView::new(Meta {

@@ -11,7 +11,9 @@
 //!   update, delete, send), and the toolkits it names ("on linkedin",
 //!   "google calendar", "insta").
 //! - **Lexical**: BM25F over each document's slug words, name, the
-//!   description's first sentence, the whole description and its toolkit.
+//!   description's first sentence, the whole description, its toolkit and
+//!   its arguments' names (words the rest often leaves out: "attendees",
+//!   "hireable"), weighted in that order.
 //! - **Fusion**: the lexical score (normalised to the best match), scaled by
 //!   the share of the request's words a document covers, plus a bonus when
 //!   the document is in a toolkit the request names or performs the action it
@@ -35,7 +37,7 @@
 //! let index = SearchIndex::build([Document {
 //!     kind: Kind::Tool, slug: "GOOGLETASKS_INSERT_TASK", name: "Insert task",
 //!     description: "Creates a new task in a Google Tasks list.",
-//!     toolkit_slug: "googletasks", toolkit_name: "Google Tasks",
+//!     toolkit_slug: "googletasks", toolkit_name: "Google Tasks", parameters: "tasklist title due",
 //! }]);
 //! let (hits, total) = index.search(&Query::new("add a todo").limit(5));
 //! assert_eq!((hits[0].slug.as_str(), total), ("GOOGLETASKS_INSERT_TASK", 1));
@@ -47,7 +49,7 @@ mod lexicon;
 pub mod query;
 mod text;
 
-use lexical::{LexicalIndex, DESCRIPTION, FIELD_COUNT, NAME, SLUG, SUMMARY, TOOLKIT};
+use lexical::{LexicalIndex, DESCRIPTION, FIELD_COUNT, NAME, PARAMETERS, SLUG, SUMMARY, TOOLKIT};
 use lexicon::Action;
 use query::{understand, ToolkitNames};
 use serde::{Deserialize, Serialize};
@@ -98,6 +100,8 @@ pub struct Document<'a> {
     pub description: &'a str,
     pub toolkit_slug: &'a str,
     pub toolkit_name: &'a str,
+    /// The words of its arguments' names ("calendar id start datetime").
+    pub parameters: &'a str,
 }
 
 /// One ranked result.
@@ -281,6 +285,7 @@ impl SearchIndex {
             row[NAME] = doc.name;
             row[SUMMARY] = first_sentence(doc.description);
             row[DESCRIPTION] = doc.description;
+            row[PARAMETERS] = doc.parameters;
             fields.push(row);
         }
         let lexical = LexicalIndex::build(fields.iter().zip(&stored).map(|(row, doc)| {

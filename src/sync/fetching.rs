@@ -8,7 +8,7 @@ use super::{Abort, FetchError, Repair, SyncEngine, SyncEvent};
 use crate::cache::plan::{self, FetchOutcome, FetchReason, StoredEtags};
 use crate::cache::{
     known_tools, map_toolkit, timestamp, CompatReport, EncodedToolkit, Failure, IndexEntry, Slug,
-    ToolInput, ToolkitInfo, UpstreamToolkit,
+    ToolInput, ToolkitInfo, UpstreamToolkit, INDEX_FORMAT,
 };
 use crate::composio::{cut, ComposioClient, UpstreamError, TRIGGER_SLUGS_PER_CALL};
 use crate::store::{ObjectKey, PutCondition, SnapshotHash};
@@ -349,6 +349,7 @@ impl SyncEngine {
             tools: encoded.tools,
             left_out: encoded.left_out,
             triggers: encoded.triggers,
+            index_format: INDEX_FORMAT,
         };
         Ok((entry, write))
     }

@@ -394,6 +394,7 @@ mod tests {
             last_error: None,
             tools: Vec::new(),
             triggers: Vec::new(),
+            index_format: crate::cache::INDEX_FORMAT,
         }
     }
 
@@ -574,6 +575,7 @@ mod tests {
             hash: Some("h".into()),
             deprecated: false,
             compat: None,
+            parameters: String::new(),
         });
         let (meta, changes, record) =
             next_meta(&previous, aggregate(vec![changed]), context(false, false));

@@ -4,6 +4,7 @@
 //! (`scripts/search_baselines`); if they cannot, the table says so.
 
 use crate::stats::Table;
+use composio_schema_cache::cache::parameter_words;
 use composio_schema_cache::emulator::{bundled_catalog_dir, Catalog};
 use composio_schema_cache::search::eval::{evaluate, Figures, LabelledSet, Part};
 use composio_schema_cache::search::{Document, Kind, SearchIndex};
@@ -19,18 +20,36 @@ fn cell(f: &Figures) -> String {
 
 pub fn relevance(run_baselines: bool, table: &mut Table) -> Result<(), String> {
     let catalog = Catalog::from_dir(&bundled_catalog_dir())?;
+    // As the sync stores them: each tool's argument names from its schema.
+    let parameters: Vec<Vec<String>> = catalog
+        .toolkits
+        .values()
+        .map(|t| {
+            t.tools
+                .iter()
+                .map(|tool| {
+                    parameter_words(tool.input_parameters.as_ref().map_or("{}", |s| s.get()))
+                })
+                .collect()
+        })
+        .collect();
     let docs: Vec<Document<'_>> = catalog
         .toolkits
         .values()
-        .flat_map(|t| {
-            t.tools.iter().map(move |tool| Document {
-                kind: Kind::Tool,
-                slug: &tool.slug,
-                name: &tool.name,
-                description: tool.description.as_deref().unwrap_or(""),
-                toolkit_slug: &t.slug,
-                toolkit_name: &t.name,
-            })
+        .zip(&parameters)
+        .flat_map(|(t, parameters)| {
+            t.tools
+                .iter()
+                .zip(parameters)
+                .map(move |(tool, parameters)| Document {
+                    kind: Kind::Tool,
+                    slug: &tool.slug,
+                    name: &tool.name,
+                    description: tool.description.as_deref().unwrap_or(""),
+                    toolkit_slug: &t.slug,
+                    toolkit_name: &t.name,
+                    parameters,
+                })
         })
         .collect();
     let index = SearchIndex::build(docs);
