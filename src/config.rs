@@ -144,6 +144,7 @@ impl ReadConfig {
             cache_bytes: self.cache_bytes,
             max_answer_bytes: crate::http::DEFAULT_MAX_ANSWER_BYTES,
             max_convert_time: crate::http::DEFAULT_MAX_CONVERT_TIME,
+            out_of_time_retry: crate::http::DEFAULT_OUT_OF_TIME_RETRY,
         }
     }
 }

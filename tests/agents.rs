@@ -370,13 +370,16 @@ async fn a_conversion_past_its_time_limit_is_a_422_naming_the_limit() {
         "/tools?slugs=GITHUB_CREATE_AN_ISSUE,GMAIL_SEND_EMAIL&format=anthropic",
         "/tools?q=send%20an%20email&format=mcp",
     ] {
-        let (status, err) = get(&router, &format!("{BASE}{path}")).await;
-        assert_eq!(status, 422, "{path}: {err}");
-        let message = err["error"].as_str().unwrap();
-        assert!(
-            message.contains("longer than the 0 ms one answer may take"),
-            "{path}: {message}"
-        );
+        // Asked again, the answer is refused at once, with the same reason.
+        for attempt in 0..2 {
+            let (status, err) = get(&router, &format!("{BASE}{path}")).await;
+            assert_eq!(status, 422, "{path} ({attempt}): {err}");
+            let message = err["error"].as_str().unwrap();
+            assert!(
+                message.contains("longer than the 0 ms one answer may take"),
+                "{path} ({attempt}): {message}"
+            );
+        }
     }
     let call = json!({"format": "openai", "name": "GITHUB_CREATE_AN_ISSUE", "arguments": {}});
     let (status, err) = post(

@@ -719,9 +719,10 @@ pub(super) async fn resolve(
         name,
         arguments,
     } = call;
+    let what = format!("resolve {slug} {}", requested.tag());
     let restored = s
         .reader
-        .convert(move |limits| {
+        .convert_named(&view, &what, move |limits| {
             let bundle = bundle_of(&tools, requested, limits)?;
             Ok(bundle.resolve_call(&name, arguments))
         })

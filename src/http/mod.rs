@@ -15,7 +15,7 @@ mod trigger_routes;
 pub use answer::{bundle_bytes, requested, Requested};
 pub use reader::{
     decode_cursor, encode_cursor, CacheReader, ListRoute, MetaRead, MetaView, Page, ReadError,
-    ReaderConfig, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_CONVERT_TIME,
+    ReaderConfig, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_CONVERT_TIME, DEFAULT_OUT_OF_TIME_RETRY,
 };
 pub use representation::{escaped_len, Encoding, STALE_HEADER};
 pub use routes::{StatusAnswer, Verdict};

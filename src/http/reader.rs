@@ -49,6 +49,9 @@ pub struct ReaderConfig {
     pub max_answer_bytes: usize,
     /// Longest one answer's conversion to a provider format may take.
     pub max_convert_time: Duration,
+    /// How long an answer whose conversion ran out of time is refused at
+    /// once instead of converted again (see [`Refusal`]).
+    pub out_of_time_retry: Duration,
 }
 
 /// A Lambda invocation answers at most 6,291,456 bytes, headers and JSON
@@ -58,6 +61,10 @@ pub const DEFAULT_MAX_ANSWER_BYTES: usize = 5_000_000;
 /// Well under API Gateway's 29 s: a client learns why instead of timing out.
 pub const DEFAULT_MAX_CONVERT_TIME: Duration = Duration::from_secs(10);
 
+/// A hostile schema that takes the whole conversion time costs it once a
+/// minute per answer, not once per request.
+pub const DEFAULT_OUT_OF_TIME_RETRY: Duration = Duration::from_secs(60);
+
 impl ReaderConfig {
     pub fn new(meta_ttl: Duration) -> Self {
         Self {
@@ -66,6 +73,7 @@ impl ReaderConfig {
             cache_bytes: 64 * 1024 * 1024,
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
             max_convert_time: DEFAULT_MAX_CONVERT_TIME,
+            out_of_time_retry: DEFAULT_OUT_OF_TIME_RETRY,
         }
     }
 }
@@ -306,6 +314,52 @@ enum AnswerKey {
     Record(ChangesName),
 }
 
+/// Refused answers kept (each a key and a few words).
+const REFUSALS_KEPT: usize = 4096;
+
+/// Why an answer could not be built within its limits, kept beside the
+/// answers it stands in for. Over the size bound it stays refused for as long
+/// as its key lives (the same object or meta gives the same size); out of
+/// time, for [`ReaderConfig::out_of_time_retry`], since a loaded machine may
+/// have been the cause. A client that left, a store error or a corrupt object
+/// is never kept.
+#[derive(Debug, Clone)]
+enum Refusal {
+    AnswerTooLarge { size: usize, limit: usize },
+    BundleTooLarge { limit: usize },
+    OutOfTime { limit: Duration, at: Instant },
+}
+
+impl Refusal {
+    fn of(error: &ReadError) -> Option<Refusal> {
+        match *error {
+            ReadError::TooLarge { size, limit } => Some(Refusal::AnswerTooLarge { size, limit }),
+            ReadError::Bundle(BundleError::TooLarge { limit }) => {
+                Some(Refusal::BundleTooLarge { limit })
+            }
+            ReadError::Bundle(BundleError::OutOfTime { limit }) => Some(Refusal::OutOfTime {
+                limit,
+                at: Instant::now(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The error to answer with, if the refusal still holds.
+    fn still(&self, retry: Duration) -> Option<ReadError> {
+        match *self {
+            Refusal::AnswerTooLarge { size, limit } => Some(ReadError::TooLarge { size, limit }),
+            Refusal::BundleTooLarge { limit } => {
+                Some(ReadError::Bundle(BundleError::TooLarge { limit }))
+            }
+            Refusal::OutOfTime { limit, at } if at.elapsed() < retry => {
+                Some(ReadError::Bundle(BundleError::OutOfTime { limit }))
+            }
+            Refusal::OutOfTime { .. } => None,
+        }
+    }
+}
+
 /// Which page of a list: `after` the last toolkit of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Page {
@@ -345,6 +399,10 @@ pub struct CacheReader {
     /// One refresh of the meta at a time; others wait and share its result.
     refresh: tokio::sync::Mutex<()>,
     answers: quick_cache::sync::Cache<AnswerKey, Bytes, ByteWeight>,
+    /// Answers that could not be built within the limits, by their
+    /// identity key: refused at once, so one expensive answer asked for again
+    /// and again is not converted again and again.
+    refusals: quick_cache::sync::Cache<AnswerKey, Refusal>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -363,6 +421,7 @@ impl CacheReader {
                 config.cache_bytes,
                 ByteWeight,
             ),
+            refusals: quick_cache::sync::Cache::new(REFUSALS_KEPT),
             store,
             config,
             meta: Mutex::new(None),
@@ -723,6 +782,9 @@ impl CacheReader {
             what: what.clone(),
             encoding,
         };
+        if let Some(refused) = self.refused(&key(Encoding::Identity)) {
+            return Err(refused);
+        }
         let body = self
             .answer(key, encoding, || async {
                 let toolkit = self.toolkit_bytes(entry).await?;
@@ -737,8 +799,19 @@ impl CacheReader {
                 }
                 Ok((Bytes::from(built), toolkit.matches_index))
             })
-            .await?;
-        Ok((body, indexed.load(Ordering::Relaxed)))
+            .await;
+        let indexed = indexed.load(Ordering::Relaxed);
+        match body {
+            Ok(body) => Ok((body, indexed)),
+            Err(error) => {
+                // Refused for an object the index does not describe: the
+                // next sync restores the right one, which may fit.
+                if indexed {
+                    self.refuse(key(Encoding::Identity), &error);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// An answer built from the meta (`what` names it), in `encoding`.
@@ -761,14 +834,69 @@ impl CacheReader {
             what: what.clone(),
             encoding,
         };
+        if let Some(refused) = self.refused(&key(Encoding::Identity)) {
+            return Err(refused);
+        }
         let body = self
             .answer(key, encoding, || async {
                 let (body, keep) = build.await?;
                 kept.store(keep, Ordering::Relaxed);
                 Ok((Bytes::from(body), keep))
             })
-            .await?;
-        Ok((body, kept.load(Ordering::Relaxed)))
+            .await;
+        match body {
+            Ok(body) => Ok((body, kept.load(Ordering::Relaxed))),
+            Err(error) => {
+                // The key is the meta's version: a sync that repairs an
+                // object publishes a new one.
+                self.refuse(key(Encoding::Identity), &error);
+                Err(error)
+            }
+        }
+    }
+
+    /// [`convert`](Self::convert) for work whose result is not kept (a
+    /// POST's answer), named `what` on this meta: refused at once while the
+    /// same work was refused, like a kept answer.
+    pub async fn convert_named<T, F>(
+        &self,
+        view: &MetaView,
+        what: &str,
+        work: F,
+    ) -> Result<T, ReadError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&BundleLimits) -> Result<T, ReadError> + Send + 'static,
+    {
+        let key = AnswerKey::FromMeta {
+            version: view.version.clone(),
+            what: what.into(),
+            encoding: Encoding::Identity,
+        };
+        if let Some(refused) = self.refused(&key) {
+            return Err(refused);
+        }
+        let converted = self.convert(work).await;
+        if let Err(error) = &converted {
+            self.refuse(key, error);
+        }
+        converted
+    }
+
+    /// The error an answer was refused with, if it still holds.
+    fn refused(&self, key: &AnswerKey) -> Option<ReadError> {
+        let refusal = self.refusals.get(key)?;
+        let still = refusal.still(self.config.out_of_time_retry);
+        if still.is_none() {
+            self.refusals.remove(key);
+        }
+        still
+    }
+
+    fn refuse(&self, key: AnswerKey, error: &ReadError) {
+        if let Some(refusal) = Refusal::of(error) {
+            self.refusals.insert(key, refusal);
+        }
     }
 
     /// An answer in `encoding`: that coding from the cache, or the identity
@@ -1172,6 +1300,7 @@ mod tests {
     fn reader(max_convert_time: Duration) -> CacheReader {
         let config = ReaderConfig {
             max_convert_time,
+            out_of_time_retry: Duration::from_millis(300),
             ..ReaderConfig::new(Duration::from_secs(60))
         };
         CacheReader::new(Arc::new(crate::store::MemoryStore::new()), config)
@@ -1200,6 +1329,93 @@ mod tests {
             matches!(stopped, BundleError::OutOfTime { limit } if limit.as_millis() == 20),
             "{stopped:?}"
         );
+    }
+
+    type Ending = fn(&BundleLimits) -> Result<(Vec<u8>, bool), ReadError>;
+
+    /// An answer from the meta whose building counts its runs and ends
+    /// with `ending`.
+    async fn built_with(
+        reader: &CacheReader,
+        (view, what): (&MetaView, &str),
+        encoding: Encoding,
+        runs: &std::sync::atomic::AtomicUsize,
+        ending: Ending,
+    ) -> Result<(Bytes, bool), ReadError> {
+        reader
+            .from_meta(view, what, encoding, async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                reader.convert(ending).await
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_answer_refused_for_its_limits_is_refused_at_once_not_built_again() {
+        use std::sync::atomic::AtomicUsize;
+        let reader = reader(Duration::from_millis(20));
+        let v = view(1, 1);
+        let out_of_time = |limits: &BundleLimits| Err(ReadError::Bundle(checking(limits)?));
+        let runs = AtomicUsize::new(0);
+        for encoding in [Encoding::Identity, Encoding::Gzip, Encoding::Identity] {
+            let answer = built_with(&reader, (&v, "slow"), encoding, &runs, out_of_time).await;
+            assert!(
+                matches!(
+                    answer,
+                    Err(ReadError::Bundle(BundleError::OutOfTime { .. }))
+                ),
+                "{answer:?}"
+            );
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "converted once");
+        // Out of time may have been the machine's load: tried again later.
+        tokio::time::sleep(reader.config.out_of_time_retry).await;
+        let _ = built_with(
+            &reader,
+            (&v, "slow"),
+            Encoding::Identity,
+            &runs,
+            out_of_time,
+        )
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+        // Too large stays refused; a client that left or a store error does not.
+        let too_large = |_: &BundleLimits| Err(ReadError::TooLarge { size: 9, limit: 1 });
+        let runs = AtomicUsize::new(0);
+        for _ in 0..2 {
+            let answer =
+                built_with(&reader, (&v, "large"), Encoding::Identity, &runs, too_large).await;
+            assert!(matches!(
+                answer,
+                Err(ReadError::TooLarge { size: 9, limit: 1 })
+            ));
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let left = |_: &BundleLimits| Err(ReadError::Bundle(BundleError::Abandoned));
+        let runs = AtomicUsize::new(0);
+        for _ in 0..2 {
+            let _ = built_with(&reader, (&v, "left"), Encoding::Identity, &runs, left).await;
+        }
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "an abandoned answer is not a refusal"
+        );
+
+        // Work that is not kept (a POST's) is refused the same way, by name.
+        let runs = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let counted = runs.clone();
+            let answer = reader
+                .convert_named(&v, "resolve X", move |limits| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Err::<(), _>(ReadError::Bundle(checking(limits)?))
+                })
+                .await;
+            assert!(answer.is_err());
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
